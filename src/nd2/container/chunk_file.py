@@ -1,0 +1,202 @@
+"""Open a modern ND2 file as a set of named chunks.
+
+:class:`ChunkFile` validates the signature chunk, finds the chunk map through
+the trailer and gives bounds-checked access to chunk payloads.  It never writes
+to the file and never trusts a size field that the file's length cannot hold.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import threading
+from pathlib import Path
+
+from nd2.container.chunk import (
+    FILE_SIGNATURE_NAME,
+    FILEMAP_NAME,
+    HEADER_SIZE,
+    MAGIC_BYTES,
+    SIGNATURE_PAYLOAD_SIZE,
+    ChunkHeader,
+    decode_header,
+)
+from nd2.container.chunk_map import TRAILER_SIZE, ChunkMap, decode_chunk_map, decode_trailer
+from nd2.errors import ChunkError, CorruptFileError, NotND2Error
+
+JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+_VERSION_RE = re.compile(rb"Ver(\d+)\.(\d+)")
+
+
+def sniff(head: bytes) -> str | None:
+    """Return ``"modern"``, ``"legacy"`` or None from the first 12 bytes of a file."""
+    if head.startswith(MAGIC_BYTES):
+        return "modern"
+    if head.startswith(JP2_SIGNATURE):
+        return "legacy"
+    return None
+
+
+def parse_version(payload: bytes) -> tuple[int, int] | None:
+    """Parse ``Ver<major>.<minor>`` from the signature chunk payload."""
+    match = _VERSION_RE.match(payload)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+class ChunkFile:
+    """Read-only access to the chunks of a modern ND2 file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to open.  ``FileNotFoundError`` / ``IsADirectoryError`` are
+        raised as by :func:`open`; any problem with the content raises a
+        subclass of :class:`nd2.errors.ND2Error`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        self._fh = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        try:
+            self.size = os.fstat(self._fh.fileno()).st_size
+            self._mm = self._map_file()
+            self.version = self._read_signature()
+            self.chunk_map = self._read_chunk_map()
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ opening
+    def _where(self) -> str:
+        return f"{self.path}: "
+
+    def _map_file(self) -> mmap.mmap | None:
+        if self.size < HEADER_SIZE:
+            raise NotND2Error(
+                f"{self._where()}not an ND2 file: only {self.size} bytes long"
+            )
+        try:
+            return mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # e.g. special files; fall back to reads
+            return None
+
+    def _read_signature(self) -> tuple[int, int]:
+        head = self.read(0, HEADER_SIZE + len(FILE_SIGNATURE_NAME) + SIGNATURE_PAYLOAD_SIZE)
+        kind = sniff(head)
+        if kind == "legacy":
+            raise NotND2Error(f"{self._where()}is a legacy (JPEG 2000) ND2 file")
+        if kind is None:
+            raise NotND2Error(
+                f"{self._where()}not an ND2 file: starts with {bytes(head[:4]).hex(' ')}, "
+                f"expected da ce be 0a"
+            )
+        header = decode_header(head, 0, self._where())
+        name = bytes(head[HEADER_SIZE : HEADER_SIZE + len(FILE_SIGNATURE_NAME)])
+        if header.name_len != len(FILE_SIGNATURE_NAME) or name != FILE_SIGNATURE_NAME:
+            raise NotND2Error(f"{self._where()}first chunk is not the ND2 file signature")
+        version = parse_version(bytes(head[header.data_offset : header.end]))
+        if version is None:
+            raise CorruptFileError(
+                f"{self._where()}signature chunk holds no version string ('VerX.Y')"
+            )
+        return version
+
+    def _read_chunk_map(self) -> ChunkMap:
+        where = self._where()
+        if self.size < TRAILER_SIZE:
+            raise CorruptFileError(f"{where}file is too short to hold a chunk map")
+        map_offset = decode_trailer(self.read(self.size - TRAILER_SIZE, TRAILER_SIZE))
+        if map_offset is None:
+            raise CorruptFileError(
+                f"{where}no chunk map signature in the last {TRAILER_SIZE} bytes: the "
+                "file is truncated or was not finished (see nd2.rescue_nd2)"
+            )
+        header = self.header_at(map_offset, FILEMAP_NAME)
+        return decode_chunk_map(self.read(header.data_offset, header.data_len), where)
+
+    # ------------------------------------------------------------------ access
+    def read(self, offset: int, length: int) -> bytes:
+        """Read exactly *length* bytes at *offset* (bounds checked)."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ChunkError(
+                f"{self._where()}read of {length} bytes at offset {offset} goes past "
+                f"the end of the file ({self.size} bytes)"
+            )
+        mm = self._mm
+        if mm is not None:
+            return mm[offset : offset + length]
+        with self._lock:
+            self._fh.seek(offset)
+            data = self._fh.read(length)
+        if len(data) != length:
+            raise ChunkError(f"{self._where()}short read at offset {offset}")
+        return data
+
+    @property
+    def buffer(self) -> mmap.mmap | None:
+        """The memory map of the file (None when the file cannot be mapped)."""
+        return self._mm
+
+    def header_at(self, offset: int, name: bytes | None = None) -> ChunkHeader:
+        """Read and validate the chunk header at *offset*.
+
+        If *name* is given, the name field must start with it.  The payload must
+        lie within the file.
+        """
+        where = self._where()
+        if offset < 0 or offset + HEADER_SIZE > self.size:
+            label = f"chunk {name.decode('latin-1')!r}" if name else "chunk"
+            raise ChunkError(
+                f"{where}{label} offset {offset} points past the end of the file "
+                f"({self.size} bytes)"
+            )
+        header = decode_header(self.read(offset, HEADER_SIZE), offset, where)
+        if header.end > self.size:
+            label = f"chunk {name.decode('latin-1')!r}" if name else "chunk"
+            raise ChunkError(
+                f"{where}{label} at offset {offset} claims {header.data_len} bytes of "
+                f"data, past the end of the file ({self.size} bytes)"
+            )
+        if name is not None:
+            field = self.read(offset + HEADER_SIZE, min(len(name), header.name_len))
+            if field != name:
+                raise ChunkError(
+                    f"{where}chunk at offset {offset} is {field!r}, expected {name!r}"
+                )
+        return header
+
+    def header(self, name: bytes) -> ChunkHeader:
+        """The validated header of the chunk called *name* in the chunk map."""
+        try:
+            offset, _size = self.chunk_map[name]
+        except KeyError:
+            raise ChunkError(
+                f"{self._where()}no chunk named {name.decode('latin-1')!r}"
+            ) from None
+        return self.header_at(offset, name)
+
+    def read_chunk(self, name: bytes) -> bytes:
+        """The payload of the chunk called *name*."""
+        header = self.header(name)
+        return self.read(header.data_offset, header.data_len)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.chunk_map
+
+    # ------------------------------------------------------------------ closing
+    def close(self) -> None:
+        """Release the memory map and the file handle."""
+        mm = getattr(self, "_mm", None)
+        if mm is not None:
+            try:
+                mm.close()
+            except BufferError:  # an array still views the map; let GC handle it
+                pass
+            self._mm = None
+        fh = getattr(self, "_fh", None)
+        if fh is not None:
+            fh.close()

@@ -1,0 +1,208 @@
+"""The experiment tree (``SLxExperiment``) -> the list of counted loops.
+
+Each node of the tree has an ``eType``, loop parameters ``uLoopPars`` and child
+nodes in ``ppNextLevelEx``.  Spectral (channel) loops add no axis; the other
+kinds become :class:`nd2.structures.ExpLoop` objects, outermost first (format
+document, section 8.4).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from nd2 import structures as s
+
+TIME, XYPOS, ZSTACK, SPECTRAL, CUSTOM, NETIME = 1, 2, 4, 6, 7, 8
+AXIS_LETTERS = {
+    "TimeLoop": "T",
+    "NETimeLoop": "T",
+    "XYPosLoop": "P",
+    "ZStackLoop": "Z",
+    "CustomLoop": "U",
+}
+
+
+def _children(node: Mapping[str, Any], key: str) -> list[Any]:
+    value = node.get(key)
+    if isinstance(value, Mapping):
+        return list(value.values())
+    if isinstance(value, list):
+        return value
+    return []
+
+
+def _flags(value: Any, size: int) -> list[bool]:
+    """Validity mask as a list of bools (all valid when missing or empty)."""
+    if isinstance(value, Mapping):
+        value = [value[k] for k in sorted(value)]
+    if not value:
+        return [True] * size
+    flags = [bool(v) for v in value]
+    return flags[:size] + [False] * (size - len(flags))
+
+
+def loop_params(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The parameter level of a node (v2 XML wraps it in one unnamed level)."""
+    pars = node.get("uLoopPars")
+    if not isinstance(pars, Mapping):
+        return {}
+    if len(pars) == 1:
+        (only,) = pars.values()
+        if isinstance(only, Mapping) and next(iter(pars)).startswith("i0"):
+            return only
+    return pars
+
+
+def _period_diff(pars: Mapping[str, Any]) -> s.PeriodDiff:
+    return s.PeriodDiff(
+        avg=pars.get("dAvgPeriodDiff", 0.0),
+        max=pars.get("dMaxPeriodDiff", 0.0),
+        min=pars.get("dMinPeriodDiff", 0.0),
+    )
+
+
+def _time_params(pars: Mapping[str, Any]) -> s.TimeLoopParams:
+    return s.TimeLoopParams(
+        startMs=pars.get("dStart", 0.0),
+        periodMs=pars.get("dPeriod", 0.0),
+        durationMs=pars.get("dDuration", 0.0),
+        periodDiff=_period_diff(pars),
+    )
+
+
+def z_home_index(pars: Mapping[str, Any]) -> int:
+    """Index of the plane at the home position ``dZHome`` (section 8.6)."""
+    count = int(pars.get("uiCount", 0))
+    if count <= 1:
+        return 0
+    low, high, home = pars.get("dZLow", 0.0), pars.get("dZHigh", 0.0), pars.get("dZHome", 0.0)
+    kind = pars.get("iType", 0)
+    inverted = bool(pars.get("bZInverted", False))
+    to_low, to_high = abs(low - home), abs(high - home)
+    if kind in (2, 3):
+        dist = to_high if inverted else to_low
+    elif kind in (6, 7):
+        dist = to_low if inverted else to_high
+    else:
+        return (count - 1) // 2
+    step = z_step(pars)
+    if step > 0:
+        return min(abs(math.ceil((dist - 0.05 * step) / step)), count - 1)
+    span = abs(high - low)
+    return 0 if span == 0 else min(math.floor((count - 1) * dist / span), count - 1)
+
+
+def z_step(pars: Mapping[str, Any]) -> float:
+    """The Z step in µm (derived from the range when ``dZStep`` is 0)."""
+    step = float(pars.get("dZStep", 0.0))
+    count = int(pars.get("uiCount", 0))
+    if step == 0 and count > 1:
+        return abs(pars.get("dZHigh", 0.0) - pars.get("dZLow", 0.0)) / (count - 1)
+    return step
+
+
+def _xy_points(pars: Mapping[str, Any], valid: list[bool]) -> list[s.Position]:
+    points = _children(pars, "Points")
+    if not points and "dPosX" in pars:  # older parallel lists
+        xs, ys = _children(pars, "dPosX"), _children(pars, "dPosY")
+        zs, pfs = _children(pars, "dPosZ"), _children(pars, "dPFSOffset")
+        points = [
+            {"dPosX": x, "dPosY": y, "dPosZ": zs[i] if i < len(zs) else None,
+             "dPFSOffset": pfs[i] if i < len(pfs) else None}
+            for i, (x, y) in enumerate(zip(xs, ys))
+        ]
+    relative = bool(pars.get("bRelativeXY", False))
+    ref_x = pars.get("dReferenceX", 0.0) if relative else 0.0
+    ref_y = pars.get("dReferenceY", 0.0) if relative else 0.0
+    out = []
+    for point, ok in zip(points, _flags(valid, len(points))):
+        if not ok or not isinstance(point, Mapping):
+            continue
+        x, y = point.get("dPosX"), point.get("dPosY")
+        stage = s.StagePosition(
+            x=None if x is None else x + ref_x,
+            y=None if y is None else y + ref_y,
+            z=point.get("dPosZ"),
+        )
+        name = point.get("dPosName", point.get("pPosName"))
+        out.append(s.Position(stage, pfsOffset=point.get("dPFSOffset"), name=name or None))
+    return out
+
+
+def node_loop(node: Mapping[str, Any], level: int) -> s.ExpLoop | None:
+    """The loop a node describes (None for spectral, unknown or empty nodes)."""
+    kind = node.get("eType")
+    pars = loop_params(node)
+    if not pars:
+        return None
+    if kind == TIME:
+        count = int(pars.get("uiCount", 0))
+        return s.TimeLoop(count, level, _time_params(pars)) if count else None
+    if kind == NETIME:
+        periods_raw = _children(pars, "pPeriod")
+        valid = _flags(pars.get("pPeriodValid"), len(periods_raw))
+        periods = [
+            s.Period(**vars(_time_params(p)), count=int(p.get("uiCount", 0)))
+            for p, ok in zip(periods_raw, valid)
+            if ok and isinstance(p, Mapping)
+        ]
+        count = sum(p.count for p in periods)
+        return s.NETimeLoop(count, level, s.NETimeLoopParams(periods)) if count else None
+    if kind == XYPOS:
+        points = _xy_points(pars, node.get("pItemValid") or [])
+        params = s.XYPosLoopParams(isSettingZ=bool(pars.get("bUseZ", False)), points=points)
+        return s.XYPosLoop(len(points), level, params) if points else None
+    if kind == ZSTACK:
+        count = int(pars.get("uiCount", 0))
+        params = s.ZStackLoopParams(
+            homeIndex=z_home_index(pars),
+            stepUm=z_step(pars),
+            bottomToTop=pars.get("iType", 0) < 4,
+            deviceName=pars.get("wsZDevice"),
+        )
+        return s.ZStackLoop(count, level, params) if count else None
+    if kind == CUSTOM:
+        count = int(pars.get("uiCount", 0))
+        return s.CustomLoop(count, level) if count else None
+    return None
+
+
+def _is_spectral_with_planes(node: Mapping[str, Any]) -> bool:
+    if node.get("eType") != SPECTRAL:
+        return False
+    pars = loop_params(node)
+    planes = pars.get("pPlanes")
+    count = planes.get("uiCount", 0) if isinstance(planes, Mapping) else pars.get("uiCount", 0)
+    return bool(count) or bool(pars)
+
+
+def decode_experiment(root: Mapping[str, Any]) -> list[s.ExpLoop]:
+    """Counted loops of an experiment tree, outermost first."""
+    loops: list[s.ExpLoop] = []
+    stack: list[tuple[Mapping[str, Any], int]] = [(root, 0)]
+    while stack:
+        node, level = stack.pop()
+        if not isinstance(node, Mapping):
+            continue
+        kind = node.get("eType")
+        if kind == SPECTRAL:
+            if not _is_spectral_with_planes(node):
+                continue
+            level -= 1
+        else:
+            loop = node_loop(node, level)
+            if loop is None:
+                continue
+            if not loops or loops[-1].nestingLevel < level:
+                loops.append(loop)
+            elif (
+                loops[-1].nestingLevel == level
+                and loops[-1].type == loop.type
+                and loops[-1].count < loop.count
+            ):
+                loops[-1] = loop
+        children = _children(node, "ppNextLevelEx")
+        stack.extend((child, level + 1) for child in reversed(children))
+    return loops

@@ -1,0 +1,47 @@
+"""Decide how a metadata payload is encoded and decode it to plain dicts.
+
+The first bytes decide (format document, section 5.1): ``LV0Z`` is compressed
+Lite variant, ``<\\0`` UTF-16 XML, ``<`` UTF-8 XML, a byte-order mark XML, a type
+code 1-11 Lite variant; anything else is raw data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from nd2.metadata import lite_variant, xml_variant
+
+Encoding = Literal["lv", "lv0z", "xml8", "xml16", "raw"]
+
+
+def sniff(payload: bytes) -> Encoding:
+    """Name the encoding of a metadata payload."""
+    if payload.startswith(lite_variant.COMPRESSED_MAGIC):
+        return "lv0z"
+    if payload.startswith((b"<\0", b"\xff\xfe")):
+        return "xml16"
+    if payload.startswith((b"<", b"\xef\xbb\xbf")):
+        return "xml8"
+    if payload[:1] and 1 <= payload[0] <= lite_variant.LEVEL:
+        return "lv"
+    return "raw"
+
+
+def decode_to_dict(payload: bytes, where: str, strip_prefix: bool = False) -> Any:
+    """Decode an LV or XML payload into dicts (raw payloads are returned as bytes)."""
+    encoding = sniff(payload)
+    if encoding in ("lv", "lv0z"):
+        items = lite_variant.decode(lite_variant.decompress(payload, where), where)
+        return lite_variant.to_dict(items, strip_prefix)
+    if encoding in ("xml8", "xml16"):
+        return xml_variant.decode_to_dict(payload, where, strip_prefix)
+    return payload
+
+
+def root_level(decoded: Any) -> dict[str, Any]:
+    """Unwrap the single named root level of a decoded chunk (``SLx...``)."""
+    if isinstance(decoded, dict) and len(decoded) == 1:
+        (value,) = decoded.values()
+        if isinstance(value, dict):
+            return value
+    return decoded if isinstance(decoded, dict) else {}

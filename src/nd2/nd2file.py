@@ -1,0 +1,307 @@
+"""``ND2File``: the object users open to get pixels and metadata out of a file."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any, SupportsInt
+
+import numpy as np
+
+from nd2 import structures as s
+from nd2.readers.modern import ModernReader
+
+__all__ = ["ND2File", "imread"]
+
+
+class ND2File:
+    """An open ND2 file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Filename of an ND2 file.
+    validate_frames : bool, default False
+        Check every frame chunk when the file is opened and relocate frames whose
+        chunk is not where the chunk map says (a damaged file), searching
+        ``search_window`` KiB around the expected offset.
+    search_window : int, default 100
+        Search window in KiB used when ``validate_frames`` is True.
+
+    Examples
+    --------
+    >>> with nd2.ND2File("path/to/file.nd2") as f:
+    ...     data = f.asarray()
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        validate_frames: bool = False,
+        search_window: int = 100,
+    ) -> None:
+        self._path = os.fspath(path)
+        self._validate_frames = validate_frames
+        self._search_window = search_window
+        self._lock = threading.RLock()
+        self._reader: ModernReader | None = None
+        self.open()
+
+    # ------------------------------------------------------------ life cycle
+    def open(self) -> None:
+        """Open the file for reading (does nothing if it is already open)."""
+        with self._lock:
+            if self._reader is None:
+                self._reader = ModernReader(
+                    self._path, self._validate_frames, self._search_window
+                )
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    @property
+    def closed(self) -> bool:
+        """True if the file is closed."""
+        return self._reader is None
+
+    def __enter__(self) -> ND2File:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "path": self._path,
+            "validate_frames": self._validate_frames,
+            "search_window": self._search_window,
+            "closed": self.closed,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["path"],
+            validate_frames=state["validate_frames"],
+            search_window=state["search_window"],
+        )
+        if state["closed"]:
+            self.close()
+
+    @property
+    def _rdr(self) -> ModernReader:
+        reader = self._reader
+        if reader is None:
+            raise ValueError(f"I/O operation on closed file: {self._path}")
+        return reader
+
+    # ------------------------------------------------------------ basic facts
+    @property
+    def path(self) -> str:
+        """Path of the file."""
+        return self._path
+
+    @cached_property
+    def version(self) -> tuple[int, ...]:
+        """File format version, e.g. ``(3, 0)``."""
+        return self._rdr.version
+
+    @property
+    def is_legacy(self) -> bool:
+        """Whether the file is a legacy (JPEG 2000) ND2 file."""
+        return False
+
+    @cached_property
+    def attributes(self) -> s.Attributes:
+        """Core image attributes."""
+        return self._rdr.attributes
+
+    @cached_property
+    def experiment(self) -> list[s.ExpLoop]:
+        """The experiment loops (one per axis of an ND acquisition), outermost first."""
+        return self._rdr.experiment
+
+    @property
+    def components_per_channel(self) -> int:
+        """Number of components per channel (3 for RGB)."""
+        return self._rdr.layout.components_per_channel
+
+    @property
+    def is_rgb(self) -> bool:
+        """Whether the image is RGB (3 or 4 components per channel)."""
+        return self.components_per_channel in (3, 4)
+
+    @cached_property
+    def dtype(self) -> np.dtype:
+        """Data type of the pixels."""
+        return self._rdr.layout.dtype
+
+    @cached_property
+    def sizes(self) -> Mapping[str, int]:
+        """Axis names and sizes, in the order of :attr:`shape`."""
+        layout = self._rdr.layout
+        sizes = dict(self._rdr.loop_sizes())
+        if layout.channels > 1:
+            sizes["C"] = layout.channels
+        sizes["Y"] = layout.height
+        sizes["X"] = layout.width
+        if layout.components_per_channel > 1:
+            sizes["S"] = layout.components_per_channel
+        return MappingProxyType(sizes)
+
+    @cached_property
+    def shape(self) -> tuple[int, ...]:
+        """Size of each axis."""
+        return tuple(self.sizes.values())
+
+    @cached_property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        """Total number of samples (the product of the shape)."""
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        """Total bytes of image data."""
+        return self.size * self.dtype.itemsize
+
+    @cached_property
+    def _loop_shape(self) -> tuple[int, ...]:
+        return tuple(self._rdr.loop_sizes().values())
+
+    @cached_property
+    def loop_indices(self) -> tuple[dict[str, int], ...]:
+        """Loop coordinates of each frame, e.g. ``({'T': 0, 'Z': 0}, ...)``."""
+        axes = list(self._rdr.loop_sizes())
+        if not axes:
+            return ({},)
+        grid = np.indices(self._loop_shape).reshape(len(axes), -1).T
+        return tuple(dict(zip(axes, map(int, row))) for row in grid)
+
+    # ----------------------------------------------------------------- pixels
+    def _seq_index(self, frame_index: SupportsInt) -> int:
+        index = int(frame_index)
+        count = int(np.prod(self._loop_shape)) if self._loop_shape else 1
+        if index < 0:
+            index += count
+        if not 0 <= index < max(count, self._rdr.frame_count()):
+            raise IndexError(f"frame index {int(frame_index)} out of range ({count} frames)")
+        return index
+
+    def read_frame(self, frame_index: SupportsInt) -> np.ndarray:
+        """Read one frame (all channels) by its sequence index.
+
+        Returns
+        -------
+        np.ndarray
+            Array of shape ``([C,] Y, X[, S])``.
+        """
+        return self._rdr.read_frame(self._seq_index(frame_index))
+
+    def _frame_or_blank(self, index: int) -> np.ndarray:
+        if index < self._rdr.frame_count():
+            return self._rdr.read_frame(index)
+        return np.zeros(self._rdr.layout.frame_shape, self.dtype)
+
+    def asarray(self, position: int | None = None) -> np.ndarray:
+        """Read the whole image into a NumPy array.
+
+        Parameters
+        ----------
+        position : int, optional
+            Read only this XY position (index along the ``P`` axis).
+
+        Returns
+        -------
+        np.ndarray
+            Array of shape :attr:`shape` (without ``P`` when *position* is given).
+
+        Raises
+        ------
+        IndexError
+            If *position* is out of range.
+        """
+        reader = self._rdr
+        loop_shape = self._loop_shape
+        frame_shape = reader.layout.frame_shape
+        indices: Any = np.arange(int(np.prod(loop_shape))).reshape(loop_shape)
+        if position is not None:
+            axes = list(reader.loop_sizes())
+            if "P" not in axes:
+                if position != 0:
+                    raise IndexError(f"position {position} out of range (1 position)")
+            else:
+                p_axis = axes.index("P")
+                count = loop_shape[p_axis]
+                if not -count <= position < count:
+                    raise IndexError(f"position {position} out of range ({count} positions)")
+                indices = np.take(indices, position, axis=p_axis)
+        flat = np.asarray(indices).ravel()
+        out = np.empty((flat.size, *frame_shape), self.dtype)
+        for i, seq in enumerate(flat):
+            out[i] = self._frame_or_blank(int(seq))
+        return out.reshape(*np.shape(indices), *frame_shape)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        data = self.asarray()
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+    # ------------------------------------------------------------------- misc
+    def __repr__(self) -> str:
+        try:
+            details = "(closed)" if self.closed else f"{self.dtype}: {dict(self.sizes)!r}"
+        except ValueError as exc:  # damaged metadata must not break repr
+            details = f"({exc.__class__.__name__})"
+        return f"<ND2File at {hex(id(self))}: {Path(self._path).name!r} {details}>"
+
+
+def imread(
+    file: str | os.PathLike[str],
+    *,
+    dask: bool = False,
+    xarray: bool = False,
+    validate_frames: bool = False,
+) -> np.ndarray:
+    """Open *file*, read it into a NumPy array and close it.
+
+    Parameters
+    ----------
+    file : str or Path
+        Path of the ND2 file.
+    dask, xarray : bool
+        Return a dask array / xarray DataArray (not available yet; see below).
+    validate_frames : bool
+        Verify frame chunk positions (see :class:`ND2File`).
+
+    Returns
+    -------
+    np.ndarray
+        The pixel data, shaped as :attr:`ND2File.shape`.
+    """
+    if dask or xarray:
+        raise NotImplementedError("dask and xarray output are not supported yet")
+    with ND2File(file, validate_frames=validate_frames) as f:
+        return f.asarray()

@@ -1,0 +1,242 @@
+"""Reader for modern ND2 files (format versions 2.x and 3.x).
+
+It sits between the container (:class:`nd2.container.ChunkFile`) and the user
+facing :class:`nd2.ND2File`: it knows which chunk holds what, decodes metadata
+chunks lazily (each at most once) and turns frame chunks into arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from nd2 import structures as s
+from nd2.container.chunk import HEADER_SIZE, MAGIC_BYTES
+from nd2.container.chunk_file import ChunkFile
+from nd2.errors import ChunkError, MetadataError, ND2Error
+from nd2.metadata.attributes import decode_attributes
+from nd2.metadata.experiment import AXIS_LETTERS, decode_experiment
+from nd2.metadata.payload import decode_to_dict, root_level
+from nd2.pixels import TIMESTAMP, FrameLayout, block_to_array, dtype_for
+
+T = TypeVar("T")
+
+#: Logical chunk -> (Lite variant name of v3 files, XML name of v2 files).
+CHUNK_NAMES: dict[str, tuple[bytes, bytes]] = {
+    "attributes": (b"ImageAttributesLV!", b"ImageAttributes!"),
+    "experiment": (b"ImageMetadataLV!", b"ImageMetadata!"),
+    "picture": (b"ImageMetadataSeqLV|0!", b"ImageMetadataSeq|0!"),
+    "calibration": (b"ImageCalibrationLV|0!", b"ImageCalibration|0!"),
+    "text_info": (b"ImageTextInfoLV!", b"ImageTextInfo!"),
+    "events": (b"ImageEventsLV!", b"ImageEvents!"),
+}
+
+
+def frame_chunk_name(index: int) -> bytes:
+    """Name of the chunk holding frame *index*."""
+    return b"ImageDataSeq|%d!" % index
+
+
+class ModernReader:
+    """Decode the chunks of one modern ND2 file on demand.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+    validate_frames : bool
+        Check every frame chunk at open and look for displaced ones.
+    search_window : int
+        How far (KiB) to search around a displaced frame chunk.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        validate_frames: bool = False,
+        search_window: int = 100,
+    ) -> None:
+        self.chunks = ChunkFile(path)
+        self.path = self.chunks.path
+        self.version = self.chunks.version
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._frame_offsets: dict[int, tuple[int, int]] = {}
+        if validate_frames:
+            self._validate_frames(search_window * 1024)
+
+    def close(self) -> None:
+        self.chunks.close()
+
+    # ---------------------------------------------------------------- caching
+    def _cached(self, key: str, compute: Callable[[], T]) -> T:
+        try:
+            return self._cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return self._cache[key]  # type: ignore[no-any-return]
+
+    def chunk_name(self, logical: str) -> bytes | None:
+        """The name of the chunk holding *logical* metadata, if the file has it."""
+        for name in CHUNK_NAMES[logical]:
+            if name in self.chunks.chunk_map:
+                return name
+        return None
+
+    def decoded_chunk(self, name: bytes, strip_prefix: bool = False) -> Any:
+        """Decode a metadata chunk (LV or XML, sniffed) into dicts."""
+        where = f"{self.path}: chunk {name.decode('latin-1')!r}"
+        return decode_to_dict(self.chunks.read_chunk(name), where, strip_prefix)
+
+    def raw(self, logical: str) -> dict[str, Any]:
+        """The root level of a main metadata chunk as dicts ({} if absent)."""
+
+        def compute() -> dict[str, Any]:
+            name = self.chunk_name(logical)
+            return {} if name is None else root_level(self.decoded_chunk(name))
+
+        return self._cached(f"raw:{logical}", compute)
+
+    # --------------------------------------------------------------- metadata
+    def picture_planes(self) -> dict[str, Any]:
+        planes = self.raw("picture").get("sPicturePlanes")
+        return planes if isinstance(planes, dict) else {}
+
+    def channel_count(self) -> int:
+        count = self.picture_planes().get("uiCount")
+        return count if isinstance(count, int) and count > 0 else 1
+
+    @property
+    def attributes(self) -> s.Attributes:
+        def compute() -> s.Attributes:
+            name = self.chunk_name("attributes")
+            if name is None:
+                raise MetadataError(f"{self.path}: file has no image attributes chunk")
+            raw = self.raw("attributes")
+            where = f"{self.path}: chunk {name.decode()!r}"
+            attrs = decode_attributes(raw, self.channel_count(), where)
+            if attrs.componentCount % attrs.channelCount:  # type: ignore[operator]
+                raise MetadataError(
+                    f"{where}: {attrs.componentCount} components cannot be split into "
+                    f"{attrs.channelCount} channels"
+                )
+            return attrs
+
+        return self._cached("attributes", compute)
+
+    @property
+    def experiment(self) -> list[s.ExpLoop]:
+        return self._cached("experiment", lambda: decode_experiment(self.raw("experiment")))
+
+    @property
+    def layout(self) -> FrameLayout:
+        def compute() -> FrameLayout:
+            attrs = self.attributes
+            channels = attrs.channelCount or 1
+            return FrameLayout(
+                height=attrs.heightPx,
+                width=attrs.widthPx or 0,
+                width_bytes=attrs.widthBytes or 0,
+                channels=channels,
+                components_per_channel=attrs.componentCount // channels,
+                dtype=dtype_for(attrs.bitsPerComponentInMemory, attrs.pixelDataType),
+                compression=attrs.compressionType,
+            )
+
+        return self._cached("layout", compute)
+
+    def loop_sizes(self) -> dict[str, int]:
+        """Axis letter -> count of the counted experiment loops, outermost first."""
+        sizes: dict[str, int] = {}
+        for loop in self.experiment:
+            sizes[AXIS_LETTERS[loop.type]] = loop.count
+        return sizes
+
+    # ----------------------------------------------------------------- frames
+    def frame_count(self) -> int:
+        """Number of frame chunks in the file (dense numbering from 0)."""
+
+        def compute() -> int:
+            count = 0
+            while frame_chunk_name(count) in self.chunks.chunk_map:
+                count += 1
+            return count
+
+        return self._cached("frame_count", compute)
+
+    def _frame_range(self, index: int) -> tuple[int, int]:
+        """(payload offset, payload length) of frame *index*, validated once."""
+        found = self._frame_offsets.get(index)
+        if found is None:
+            name = frame_chunk_name(index)
+            if name not in self.chunks.chunk_map:
+                raise IndexError(f"{self.path}: frame {index} is not in the file")
+            header = self.chunks.header(name)
+            found = (header.data_offset, header.data_len)
+            self._frame_offsets[index] = found
+        return found
+
+    def frame_timestamp(self, index: int) -> float:
+        """The ``f64`` time (ms) stored at the start of frame *index*."""
+        offset, length = self._frame_range(index)
+        if length < TIMESTAMP.size:
+            raise ChunkError(f"{self.path}: frame {index} is too short to hold a timestamp")
+        return TIMESTAMP.unpack(self.chunks.read(offset, TIMESTAMP.size))[0]  # type: ignore[no-any-return]
+
+    def read_frame(self, index: int) -> np.ndarray:
+        """Frame *index* as an array of shape ``([C,] Y, X[, S])``."""
+        layout = self.layout
+        offset, length = self._frame_range(index)
+        where = f"{self.path}: frame {index}"
+        if length < TIMESTAMP.size:
+            raise ChunkError(f"{where}: chunk is too short to hold a timestamp")
+        start = offset + TIMESTAMP.size
+        size = length - TIMESTAMP.size
+        if layout.compression is None:
+            if size < layout.block_size:
+                raise ChunkError(
+                    f"{where}: holds {size} bytes of pixels, expected {layout.block_size}"
+                )
+            size = layout.block_size
+        buffer = self.chunks.buffer
+        if buffer is not None:
+            block: Any = memoryview(buffer)[start : start + size]
+            try:
+                return block_to_array(block, layout, where)
+            finally:
+                block.release()
+        return block_to_array(self.chunks.read(start, size), layout, where)
+
+    # ------------------------------------------------------------- validation
+    def _validate_frames(self, window: int) -> None:
+        """Check each frame header; relocate displaced chunks by searching nearby."""
+        for index in range(self.frame_count()):
+            name = frame_chunk_name(index)
+            offset, _ = self.chunks.chunk_map[name]
+            try:
+                header = self.chunks.header_at(offset, name)
+            except ND2Error:
+                header = self._search_chunk(name, offset, window)
+            self._frame_offsets[index] = (header.data_offset, header.data_len)
+
+    def _search_chunk(self, name: bytes, offset: int, window: int) -> Any:
+        start = max(0, offset - window)
+        stop = min(self.chunks.size, offset + window + HEADER_SIZE + len(name))
+        area = self.chunks.read(start, stop - start)
+        pos = area.find(MAGIC_BYTES)
+        while pos >= 0:
+            try:
+                return self.chunks.header_at(start + pos, name)
+            except ND2Error:
+                pos = area.find(MAGIC_BYTES, pos + 1)
+        raise ChunkError(
+            f"{self.path}: chunk {name.decode('latin-1')!r} is not at offset {offset} "
+            f"nor within {window // 1024} KiB of it"
+        )
