@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from oracles import (  # noqa: E402
+from oracles import (
     bioformats_plane_index,
     bioformats_planes,
     bioformats_series,
@@ -43,9 +40,7 @@ def test_reference_query_metadata_and_extra() -> None:
     )
     assert "frames" not in result
     assert result["extra"]["f.dtype.itemsize"] == 2
-    assert result["extra"]["1 / 0"] == {
-        "__error__": "ZeroDivisionError: division by zero"
-    }
+    assert result["extra"]["1 / 0"] == {"__error__": "ZeroDivisionError: division by zero"}
     assert [loop["type"] for loop in result["experiment"]] == ["TimeLoop", "ZStackLoop"]
     assert len(result["events_records"]) == 15
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import re
@@ -298,9 +299,7 @@ def _to_plane_stack(arr: np.ndarray, axes: str, info: dict[str, Any]) -> np.ndar
         perm = [0] + [1 + axes.index(a) for a in page_axes]
         arr = np.transpose(arr, perm)
     if arr.shape[0] != info["imageCount"]:
-        raise OracleError(
-            f"OME-TIFF has {arr.shape[0]} planes, expected {info['imageCount']}"
-        )
+        raise OracleError(f"OME-TIFF has {arr.shape[0]} planes, expected {info['imageCount']}")
     return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
 
 
@@ -338,8 +337,7 @@ def bioformats_planes(path: str | os.PathLike[str], series: int = 0) -> np.ndarr
     if cached.exists():
         return np.load(cached, allow_pickle=False)
     arr = _convert_series(fp["path"], series, infos[series])
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=cached.parent, suffix=".npy", delete=False) as fh:
-        np.save(fh, arr, allow_pickle=False)
-    os.replace(fh.name, cached)
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    atomic_write_bytes(cached, buf.getvalue())
     return arr

@@ -62,6 +62,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600 files
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -90,9 +91,7 @@ def cache_key(*parts: Any) -> str:
 def run_checked(cmd: Sequence[str], *, timeout: float, **kwargs: Any) -> str:
     """Run ``cmd``; return stdout or raise OracleError with stderr's tail."""
     try:
-        proc = subprocess.run(
-            list(cmd), capture_output=True, text=True, timeout=timeout, **kwargs
-        )
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, **kwargs)
     except subprocess.TimeoutExpired as exc:
         raise OracleError(f"timed out after {timeout}s: {cmd}") from exc
     if proc.returncode != 0:
@@ -139,8 +138,11 @@ def ensure_reference_python() -> Path:
         # No marker means a missing or half-built venv: start from scratch.
         _create_venv(venv)
         run_checked(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-            + list(REFERENCE_REQUIREMENTS),
+            [
+                str(python),
+                *("-m", "pip", "install", "--disable-pip-version-check", "-q"),
+                *REFERENCE_REQUIREMENTS,
+            ],
             timeout=INSTALL_TIMEOUT_S,
         )
         atomic_write_bytes(marker, spec.encode())
@@ -152,15 +154,11 @@ def ensure_reference_python() -> Path:
 
 def _run_script(*args: str) -> str:
     python = ensure_reference_python()
-    return run_checked(
-        [str(python), "-I", str(SCRIPT), *args], timeout=QUERY_TIMEOUT_S
-    )
+    return run_checked([str(python), "-I", str(SCRIPT), *args], timeout=QUERY_TIMEOUT_S)
 
 
 @functools.lru_cache(maxsize=256)
-def _query_text(
-    fingerprint: str, path: str, options: str, script_sha: str
-) -> str:
+def _query_text(fingerprint: str, path: str, options: str, script_sha: str) -> str:
     key = cache_key("reference-query", fingerprint, script_sha, options)
     cached = cache_root() / "oracle-results" / f"{key}.json"
     if cached.exists():

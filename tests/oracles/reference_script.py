@@ -27,8 +27,9 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import nd2
 import numpy as np
+
+import nd2
 
 # Which encoding each enum member got ("value" or "name"), keyed "Class.MEMBER".
 ENUM_ENCODING: dict[str, str] = {}
@@ -59,9 +60,7 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, datetime.datetime | datetime.date | datetime.time):
         return obj.isoformat()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {
-            f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-        }
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # NamedTuple
         return {name: to_jsonable(getattr(obj, name)) for name in obj._fields}
     if isinstance(obj, Mapping):
@@ -108,7 +107,7 @@ def compute(name: str, fn: Callable[[], Any]) -> Any:
         warnings.simplefilter("always")
         try:
             result = to_jsonable(fn())
-        except Exception as exc:  # noqa: BLE001 - recording is the point
+        except Exception as exc:  # recording the failure is the point
             result = error_record(exc)
     if caught:
         FIELD_WARNINGS.setdefault(name, []).extend(
@@ -135,9 +134,7 @@ def basic_fields(f: Any, path: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["version"] = compute("version", lambda: list(f.version))
     out["attributes"] = compute("attributes", lambda: f.attributes)
-    out["sizes_items"] = compute(
-        "sizes_items", lambda: [[k, v] for k, v in f.sizes.items()]
-    )
+    out["sizes_items"] = compute("sizes_items", lambda: [[k, v] for k, v in f.sizes.items()])
     out["sizes"] = compute("sizes", lambda: dict(f.sizes))
     for attr in (
         "shape",
@@ -150,12 +147,8 @@ def basic_fields(f: Any, path: str) -> dict[str, Any]:
     ):
         out[attr] = compute(attr, lambda attr=attr: getattr(f, attr))
     out["dtype"] = compute("dtype", lambda: str(f.dtype))
-    out["loop_indices"] = compute(
-        "loop_indices", lambda: [dict(d) for d in f.loop_indices]
-    )
-    out["is_supported_file"] = compute(
-        "is_supported_file", lambda: nd2.is_supported_file(path)
-    )
+    out["loop_indices"] = compute("loop_indices", lambda: [dict(d) for d in f.loop_indices])
+    out["is_supported_file"] = compute("is_supported_file", lambda: nd2.is_supported_file(path))
     out["module_is_legacy"] = compute("module_is_legacy", lambda: nd2.is_legacy(path))
     out["repr"] = compute("repr", lambda: repr(f))
     return out
@@ -166,8 +159,7 @@ def frame_fields(f: Any, path: str) -> dict[str, Any]:
     n = out["frame_count"]
     if isinstance(n, int):
         out["frames"] = [
-            compute(f"frames[{i}]", lambda i=i: array_digest(f.read_frame(i)))
-            for i in range(n)
+            compute(f"frames[{i}]", lambda i=i: array_digest(f.read_frame(i))) for i in range(n)
         ]
     else:
         out["frames"] = n
@@ -229,8 +221,7 @@ def frame_metadata_fields(f: Any) -> dict[str, Any]:
         return {"frame_metadata": n}
     return {
         "frame_metadata": [
-            compute(f"frame_metadata[{i}]", lambda i=i: f.frame_metadata(i))
-            for i in range(n)
+            compute(f"frame_metadata[{i}]", lambda i=i: f.frame_metadata(i)) for i in range(n)
         ]
     }
 
@@ -238,7 +229,7 @@ def frame_metadata_fields(f: Any) -> dict[str, Any]:
 def extra_fields(f: Any, exprs: list[str]) -> dict[str, Any]:
     scope = {"f": f, "nd2": nd2, "np": np}
     return {
-        expr: compute(f"extra[{expr}]", lambda expr=expr: eval(expr, dict(scope)))  # noqa: S307
+        expr: compute(f"extra[{expr}]", lambda expr=expr: eval(expr, dict(scope)))
         for expr in exprs
     }
 
@@ -256,7 +247,7 @@ def query(path: str, options: dict[str, Any]) -> dict[str, Any]:
     }
     try:
         f = nd2.ND2File(path)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         result["open"] = error_record(exc)
         return result
     with f:
@@ -286,7 +277,7 @@ def dump_frames(path: str, out_dir: str, indices: list[int] | None) -> dict[str,
                 name = f"frame_{i}.npy"
                 np.save(os.path.join(out_dir, name), arr, allow_pickle=False)
                 written[str(i)] = {"file": name}
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 written[str(i)] = error_record(exc)
     return {"frames": written}
 
