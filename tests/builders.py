@@ -265,7 +265,9 @@ def text_info_items(description: str) -> list[Item]:
     values = [""] * 14
     values[5] = description
     values[9] = "1/2/2024  10:00:00 AM"
-    return [level("SLxImageTextInfo", *(text(f"TextInfoItem_{i}", v) for i, v in enumerate(values)))]
+    return [
+        level("SLxImageTextInfo", *(text(f"TextInfoItem_{i}", v) for i, v in enumerate(values)))
+    ]
 
 
 # ----------------------------------------------------------------- the file
@@ -344,7 +346,9 @@ def build_nd2(
     flat = data.reshape(-1, *frame_shape)
     n_frames = len(flat) if frames_written is None else frames_written
     xml = version.startswith("Ver2")
-    suffix = (lambda n: n) if xml else (lambda n: n.replace("|", "LV|") if "|" in n else n[:-1] + "LV!")
+    suffix = (
+        (lambda n: n) if xml else (lambda n: n.replace("|", "LV|") if "|" in n else n[:-1] + "LV!")
+    )
     if times is None:
         times = [10.0 * i for i in range(n_frames)]
 

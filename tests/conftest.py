@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from builders import Loop, build_nd2
 
 REPO = Path(__file__).resolve().parents[1]

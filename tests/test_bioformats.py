@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import nd2
 from conftest import SAMPLES, read_manifest
 from oracles.bioformats import (
     bioformats_plane_index,
@@ -18,8 +20,6 @@ from oracles.bioformats import (
     bioformats_series,
     java_available,
 )
-
-import nd2
 
 pytestmark = pytest.mark.skipif(not java_available(), reason="Java is not installed")
 
@@ -45,9 +45,7 @@ def ours_by_position(path: Path) -> tuple[dict[str, int], list[np.ndarray]]:
     data = data.transpose(order)
     if "S" in sizes:  # Bio-Formats shows the components of an RGB channel as channels
         n_p, n_t, n_z, n_c, height, width, n_s = data.shape
-        data = data.transpose(0, 1, 2, 3, 6, 4, 5).reshape(
-            n_p, n_t, n_z, n_c * n_s, height, width
-        )
+        data = data.transpose(0, 1, 2, 3, 6, 4, 5).reshape(n_p, n_t, n_z, n_c * n_s, height, width)
     return sizes, list(data)
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import built_data
 
 import nd2
+from conftest import built_data
 from nd2.container.chunk import PAGE, round_up
 from nd2.container.chunk_file import ChunkFile
 from nd2.container.chunk_map import encode_map_chunk

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import built_data
-from oracles.reference import reference_frames, reference_query
 
 import nd2
+from conftest import built_data
+from oracles.reference import reference_frames, reference_query
 
 
 def digest(arr: np.ndarray) -> dict[str, Any]:

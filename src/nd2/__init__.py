@@ -34,11 +34,12 @@ def __getattr__(name: str) -> Any:
 
 def _head(path: str | os.PathLike[str] | Any, size: int = 12) -> bytes:
     if hasattr(path, "read"):
-        pos = path.tell()
+        handle: Any = path
+        pos = handle.tell()
         try:
-            return bytes(path.read(size))
+            return bytes(handle.read(size))
         finally:
-            path.seek(pos)
+            handle.seek(pos)
     with open(path, "rb") as fh:
         return fh.read(size)
 

@@ -57,9 +57,7 @@ class ND2File:
         """Open the file for reading (does nothing if it is already open)."""
         with self._lock:
             if self._reader is None:
-                self._reader = ModernReader(
-                    self._path, self._validate_frames, self._search_window
-                )
+                self._reader = ModernReader(self._path, self._validate_frames, self._search_window)
 
     def close(self) -> None:
         """Close the file."""
@@ -263,10 +261,11 @@ class ND2File:
         out = np.empty((flat.size, *frame_shape), self.dtype)
         for i, seq in enumerate(flat):
             out[i] = self._frame_or_blank(int(seq))
-        return out.reshape(*np.shape(indices), *frame_shape)
+        shape: tuple[int, ...] = (*np.shape(indices), *frame_shape)
+        return out.reshape(shape)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        data = self.asarray()
+        data: np.ndarray = self.asarray()
         return data if dtype is None else data.astype(dtype, copy=False)
 
     # ------------------------------------------------------------------- misc

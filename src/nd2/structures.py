@@ -8,7 +8,7 @@ only; decoding lives in :mod:`nd2.metadata`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict, Union
+from typing import Literal, TypedDict
 
 __all__ = [
     "Attributes",
@@ -216,7 +216,7 @@ class CustomLoop(_Loop):
     type: Literal["CustomLoop"] = "CustomLoop"
 
 
-ExpLoop = Union[TimeLoop, NETimeLoop, XYPosLoop, ZStackLoop, CustomLoop]
+ExpLoop = TimeLoop | NETimeLoop | XYPosLoop | ZStackLoop | CustomLoop
 
 
 # ------------------------------------------------------------------ metadata

@@ -13,8 +13,8 @@ from nd2.container.chunk import (
     PAGE,
     ChunkHeader,
 )
-from nd2.container.chunk_map import ChunkMap
 from nd2.container.chunk_file import ChunkFile
+from nd2.container.chunk_map import ChunkMap
 
 __all__ = [
     "CHUNK_MAGIC",

@@ -11,7 +11,6 @@ import mmap
 import os
 import re
 import threading
-from pathlib import Path
 
 from nd2.container.chunk import (
     FILE_SIGNATURE_NAME,
@@ -76,9 +75,7 @@ class ChunkFile:
 
     def _map_file(self) -> mmap.mmap | None:
         if self.size < HEADER_SIZE:
-            raise NotND2Error(
-                f"{self._where()}not an ND2 file: only {self.size} bytes long"
-            )
+            raise NotND2Error(f"{self._where()}not an ND2 file: only {self.size} bytes long")
         try:
             return mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # e.g. special files; fall back to reads
@@ -174,9 +171,7 @@ class ChunkFile:
         try:
             offset, _size = self.chunk_map[name]
         except KeyError:
-            raise ChunkError(
-                f"{self._where()}no chunk named {name.decode('latin-1')!r}"
-            ) from None
+            raise ChunkError(f"{self._where()}no chunk named {name.decode('latin-1')!r}") from None
         return self.header_at(offset, name)
 
     def read_chunk(self, name: bytes) -> bytes:

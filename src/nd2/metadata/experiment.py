@@ -89,9 +89,9 @@ def z_home_index(pars: Mapping[str, Any]) -> int:
         return (count - 1) // 2
     step = z_step(pars)
     if step > 0:
-        return min(abs(math.ceil((dist - 0.05 * step) / step)), count - 1)
+        return int(min(abs(math.ceil((dist - 0.05 * step) / step)), count - 1))
     span = abs(high - low)
-    return 0 if span == 0 else min(math.floor((count - 1) * dist / span), count - 1)
+    return 0 if span == 0 else int(min(math.floor((count - 1) * dist / span), count - 1))
 
 
 def z_step(pars: Mapping[str, Any]) -> float:
@@ -99,7 +99,7 @@ def z_step(pars: Mapping[str, Any]) -> float:
     step = float(pars.get("dZStep", 0.0))
     count = int(pars.get("uiCount", 0))
     if step == 0 and count > 1:
-        return abs(pars.get("dZHigh", 0.0) - pars.get("dZLow", 0.0)) / (count - 1)
+        return float(abs(pars.get("dZHigh", 0.0) - pars.get("dZLow", 0.0)) / (count - 1))
     return step
 
 
@@ -109,8 +109,12 @@ def _xy_points(pars: Mapping[str, Any], valid: list[bool]) -> list[s.Position]:
         xs, ys = _children(pars, "dPosX"), _children(pars, "dPosY")
         zs, pfs = _children(pars, "dPosZ"), _children(pars, "dPFSOffset")
         points = [
-            {"dPosX": x, "dPosY": y, "dPosZ": zs[i] if i < len(zs) else None,
-             "dPFSOffset": pfs[i] if i < len(pfs) else None}
+            {
+                "dPosX": x,
+                "dPosY": y,
+                "dPosZ": zs[i] if i < len(zs) else None,
+                "dPFSOffset": pfs[i] if i < len(pfs) else None,
+            }
             for i, (x, y) in enumerate(zip(xs, ys))
         ]
     relative = bool(pars.get("bRelativeXY", False))
@@ -152,8 +156,8 @@ def node_loop(node: Mapping[str, Any], level: int) -> s.ExpLoop | None:
         return s.NETimeLoop(count, level, s.NETimeLoopParams(periods)) if count else None
     if kind == XYPOS:
         points = _xy_points(pars, node.get("pItemValid") or [])
-        params = s.XYPosLoopParams(isSettingZ=bool(pars.get("bUseZ", False)), points=points)
-        return s.XYPosLoop(len(points), level, params) if points else None
+        xy_params = s.XYPosLoopParams(isSettingZ=bool(pars.get("bUseZ", False)), points=points)
+        return s.XYPosLoop(len(points), level, xy_params) if points else None
     if kind == ZSTACK:
         count = int(pars.get("uiCount", 0))
         params = s.ZStackLoopParams(

@@ -145,7 +145,9 @@ class _Decoder:
         body_end = start + length
         total_end = body_end + 8 * count
         if length < pos + 12 - start or total_end > end:
-            raise self.fail(start, f"level {name!r} ({count} items, {length} bytes) runs past the end")
+            raise self.fail(
+                start, f"level {name!r} ({count} items, {length} bytes) runs past the end"
+            )
         starts: list[int] = []
         children, child_end = self.items(pos + 12, body_end, count, depth + 1, starts)
         if child_end != body_end:

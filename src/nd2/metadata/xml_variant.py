@@ -94,7 +94,9 @@ def _scalar(kind: int, text: str, where: str, tag: str) -> Any:
         if kind == BYTEARRAY:
             return base64.b64decode(text, validate=True)
     except (ValueError, binascii.Error):
-        raise MetadataError(f"{where}: XML element <{tag}> has a bad value {text[:40]!r}") from None
+        raise MetadataError(
+            f"{where}: XML element <{tag}> has a bad value {text[:40]!r}"
+        ) from None
     return text
 
 
