@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, SupportsInt
+from typing import Any, Literal, SupportsInt
 
 import numpy as np
 
@@ -198,6 +198,130 @@ class ND2File:
             return ({},)
         grid = np.indices(self._loop_shape).reshape(len(axes), -1).T
         return tuple(dict(zip(axes, map(int, row))) for row in grid)
+
+    # --------------------------------------------------------------- metadata
+    @cached_property
+    def metadata(self) -> s.Metadata:
+        """Global metadata: contents and, per channel, name, optics and volume."""
+        from nd2.metadata.picture import global_metadata
+
+        return global_metadata(self._rdr)
+
+    def frame_metadata(self, seq_index: int | tuple[int, ...]) -> s.FrameMetadata:
+        """Metadata of one frame (global metadata plus its position and time).
+
+        Parameters
+        ----------
+        seq_index : int or tuple of int
+            Sequence index of the frame, or its loop coordinates (one index per
+            loop axis, in the order of :attr:`sizes`).
+        """
+        from nd2.metadata.picture import frame_metadata
+
+        if isinstance(seq_index, tuple):
+            seq_index = int(np.ravel_multi_index(seq_index, self._loop_shape))
+        return frame_metadata(self._rdr, self._seq_index(seq_index))
+
+    @cached_property
+    def text_info(self) -> s.TextInfo:
+        """Human-readable text items (description, capturing, date, optics ...)."""
+        from nd2.metadata.text_info import text_info
+
+        return text_info(self._rdr)
+
+    def voxel_size(self, channel: int = 0) -> s.VoxelSize:
+        """XYZ voxel size in µm.
+
+        Parameters
+        ----------
+        channel : int, default 0
+            Channel whose calibration to use.
+        """
+        from nd2.metadata.picture import voxel_size
+
+        return voxel_size(self._rdr, channel)
+
+    @cached_property
+    def custom_data(self) -> dict[str, Any]:
+        """Unstructured custom metadata (``CustomData...`` chunks) as dicts."""
+        from nd2.metadata.unstructured import custom_data
+
+        return custom_data(self._rdr)
+
+    def unstructured_metadata(
+        self,
+        *,
+        strip_prefix: bool = True,
+        include: set[str] | None = None,
+        exclude: set[str] | None = None,
+    ) -> dict[str, Any]:
+        """Every metadata chunk, decoded as generically as possible.
+
+        Parameters
+        ----------
+        strip_prefix : bool, default True
+            Drop the Hungarian type prefix of keys (``uiWidth`` -> ``Width``).
+        include, exclude : set of str, optional
+            Chunk names (without the trailing ``!``) to keep or to leave out.
+
+        Returns
+        -------
+        dict
+            Chunk name -> decoded content.
+        """
+        from nd2.metadata.unstructured import unstructured_metadata
+
+        return unstructured_metadata(
+            self._rdr, strip_prefix=strip_prefix, include=include, exclude=exclude
+        )
+
+    def events(
+        self,
+        *,
+        orient: Literal["records", "list", "dict"] = "records",
+        null_value: Any = float("nan"),
+    ) -> list[dict[str, Any]] | dict[str, list[Any]] | dict[str, dict[int, Any]]:
+        """The recorded data table: one row per frame and per experiment event.
+
+        Parameters
+        ----------
+        orient : {'records', 'list', 'dict'}, default 'records'
+            ``records``: list of row dicts; ``list``: column -> list of values;
+            ``dict``: column -> {row index -> value}.
+        null_value : Any, default nan
+            Value of empty cells.
+        """
+        from nd2.metadata.events import events
+
+        return events(self._rdr, orient=orient, null_value=null_value)
+
+    @cached_property
+    def rois(self) -> dict[int, s.ROI]:
+        """Regions of interest, by ROI id."""
+        from nd2.metadata.rois import rois
+
+        return rois(self._rdr)
+
+    @cached_property
+    def binary_data(self) -> s.BinaryLayers | None:
+        """Binary (segmentation) layers, or None if the file has none."""
+        from nd2.metadata.binary import binary_layers
+
+        return binary_layers(self._rdr, self._loop_shape)
+
+    @cached_property
+    def jobs(self) -> dict[str, Any] | None:
+        """Description of the JOBS workflow that acquired the file, if any."""
+        from nd2.metadata.jobs import jobs
+
+        return jobs(self._rdr)
+
+    @cached_property
+    def wellplate(self) -> s.WellPlate | None:
+        """The well plate (plate, wells, frame -> well), if the file has one."""
+        from nd2.metadata.wellplate import wellplate
+
+        return wellplate(self._rdr)
 
     # ----------------------------------------------------------------- pixels
     def _seq_index(self, frame_index: SupportsInt) -> int:

@@ -8,7 +8,7 @@ only; decoding lives in :mod:`nd2.metadata`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Literal, NamedTuple, TypedDict
 
 __all__ = [
     "Attributes",
@@ -39,6 +39,7 @@ __all__ = [
     "TimeLoopParams",
     "TimeStamp",
     "Volume",
+    "VoxelSize",
     "XYPosLoop",
     "XYPosLoopParams",
     "ZStackLoop",
@@ -367,3 +368,11 @@ class TextInfo(TypedDict, total=False):
     info2: str
     optics: str
     appVersion: str
+
+
+class VoxelSize(NamedTuple):
+    """Size of a voxel in µm along X, Y and Z."""
+
+    x: float
+    y: float
+    z: float
