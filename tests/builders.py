@@ -317,13 +317,15 @@ def build_nd2(
     frames_written: int | None = None,
     version: str = "Ver3.0",
     times: Sequence[float] | None = None,
+    experiment: list[Item] | None = None,
 ) -> Path:
     """Write *data* (shape: loop sizes..., [C], Y, X[, S]) as an ND2 file.
 
     ``row_padding`` forces extra bytes per row (default: rows rounded up to 4
     bytes as NIS does); ``frames_written`` writes fewer frames than the loops
     describe (an interrupted acquisition); a ``Ver2.x`` version writes all main
-    metadata as XML chunks without the ``LV`` suffix.
+    metadata as XML chunks without the ``LV`` suffix.  ``experiment`` replaces the
+    experiment tree made from ``loops`` (which then only describe *data*).
     """
     data = np.asarray(data)
     n_loops = len(loops)
@@ -354,8 +356,10 @@ def build_nd2(
 
     out = _FileWriter()
     out.data += signature_chunk(version)
-    if loops:
-        out.add(suffix("ImageMetadata!").encode(), _metadata_payload(experiment_items(loops), xml))
+    if experiment is None and loops:
+        experiment = experiment_items(loops)
+    if experiment:
+        out.add(suffix("ImageMetadata!").encode(), _metadata_payload(experiment, xml))
     out.add(
         suffix("ImageMetadataSeq|0!").encode(),
         _metadata_payload(picture_items(channels, cpc), xml),
