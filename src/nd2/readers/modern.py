@@ -67,7 +67,11 @@ class ModernReader:
         self._lock = threading.RLock()
         self._frame_offsets: dict[int, tuple[int, int]] = {}
         if validate_frames:
-            self._validate_frames(search_window * 1024)
+            try:
+                self._validate_frames(search_window * 1024)
+            except BaseException:
+                self.close()
+                raise
 
     def close(self) -> None:
         self.chunks.close()
