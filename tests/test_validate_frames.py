@@ -29,7 +29,7 @@ def misplace_frame_1(src: Path, dst: Path, shift: int) -> None:
 def test_misplaced_frame_is_found(tmp_path: Path, built_dir: Path, shift: int) -> None:
     path = tmp_path / "moved.nd2"
     misplace_frame_1(built_dir / "tzc_u16.nd2", path, shift)
-    with nd2.ND2File(path) as f, pytest.raises(ND2Error, match="moved.nd2"):
+    with nd2.ND2File(path) as f, pytest.raises(ND2Error, match=r"moved\.nd2"):
         f.read_frame(1)
     with nd2.ND2File(path, validate_frames=True) as f:
         np.testing.assert_array_equal(f.asarray(), built_data("tzc_u16"))
