@@ -10,6 +10,8 @@ from nd2.errors import ND2Error
 
 __version__ = "0.1.0"
 __all__ = [
+    "BinaryLayer",
+    "BinaryLayers",
     "ND2Error",
     "ND2File",
     "imread",
@@ -20,6 +22,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from nd2 import structures
+    from nd2.structures import BinaryLayer, BinaryLayers
     from nd2.nd2file import ND2File, imread
 
 
@@ -27,6 +30,8 @@ def __getattr__(name: str) -> Any:
     # keep `import nd2` cheap: the reader (and NumPy) load on first use
     if name in ("ND2File", "imread"):
         return getattr(importlib.import_module("nd2.nd2file"), name)
+    if name in ("BinaryLayer", "BinaryLayers"):
+        return getattr(importlib.import_module("nd2.structures"), name)
     if name == "structures":
         return importlib.import_module("nd2.structures")
     raise AttributeError(f"module 'nd2' has no attribute {name!r}")

@@ -309,12 +309,18 @@ class ND2File:
 
         return binary_layers(self._rdr, self._loop_shape)
 
-    @cached_property
     def jobs(self) -> dict[str, Any] | None:
-        """Description of the JOBS workflow that acquired the file, if any."""
+        """Description of the JOBS workflow that acquired the file, if any.
+
+        Returns
+        -------
+        dict or None
+            ``Job`` (or ``ProtectedJob`` when encrypted), ``JobRunGUID`` and, when
+            present, ``ProgramDesc``; None for files not acquired by JOBS.
+        """
         from nd2.metadata.jobs import jobs
 
-        return jobs(self._rdr)
+        return self._rdr._cached("jobs", lambda: jobs(self._rdr))
 
     @cached_property
     def wellplate(self) -> s.WellPlate | None:

@@ -7,12 +7,22 @@ only; decoding lives in :mod:`nd2.metadata`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, TypedDict
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict, overload
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
+    "ROI",
+    "AnimParam",
     "Attributes",
     "AxisInterpretation",
+    "BinaryLayer",
+    "BinaryLayers",
+    "BoxShape",
     "Channel",
     "ChannelMeta",
     "Color",
@@ -20,8 +30,10 @@ __all__ = [
     "Contents",
     "CustomLoop",
     "ExpLoop",
+    "ExtrudedShape",
     "FrameChannel",
     "FrameMetadata",
+    "InterpType",
     "LoopIndices",
     "LoopType",
     "Metadata",
@@ -33,6 +45,9 @@ __all__ = [
     "PeriodDiff",
     "PixelDataType",
     "Position",
+    "RoiInfo",
+    "RoiShapeType",
+    "ScopeType",
     "StagePosition",
     "TextInfo",
     "TimeLoop",
@@ -40,8 +55,12 @@ __all__ = [
     "TimeStamp",
     "Volume",
     "VoxelSize",
+    "Well",
+    "WellPlate",
+    "XYPoint",
     "XYPosLoop",
     "XYPosLoopParams",
+    "XYZPoint",
     "ZStackLoop",
     "ZStackLoopParams",
 ]
@@ -376,3 +395,278 @@ class VoxelSize(NamedTuple):
     x: float
     y: float
     z: float
+
+
+# ---------------------------------------------------------------------- ROIs
+class RoiShapeType(IntEnum):
+    """Geometric kind of a region of interest (``ShapeType`` in the file)."""
+
+    Any = 0
+    Raster = 1
+    Point = 2
+    Rectangle = 3
+    Ellipse = 4
+    Polygon = 5
+    Bezier = 6
+    Line = 7
+    PolyLine = 8
+    Circle = 9
+    Square = 10
+    Ring = 11
+    Spiral = 12
+
+
+class InterpType(IntEnum):
+    """What a region of interest is used for (``InterpType`` in the file)."""
+
+    AnyROI = 0
+    StandardROI = 1
+    BackgroundROI = 2
+    ReferenceROI = 3
+    StimulationROI = 4
+
+
+class ScopeType(IntEnum):
+    """Whether a region of interest applies to all positions or to one."""
+
+    Any = 0
+    Global = 1
+    MPoint = 2
+
+
+class BoxShape(NamedTuple):
+    """Size of the bounding box of a region of interest (image-relative units)."""
+
+    sizeX: float = 0
+    sizeY: float = 0
+    sizeZ: float = 0
+
+
+class XYPoint(NamedTuple):
+    """A 2D point (image-relative units)."""
+
+    x: float = 0
+    y: float = 0
+
+
+class XYZPoint(NamedTuple):
+    """A 3D point (image-relative units)."""
+
+    x: float = 0
+    y: float = 0
+    z: float = 0
+
+
+class ExtrudedShape(NamedTuple):
+    """Outline of a region of interest: base polygon and extrusion depth.
+
+    A NamedTuple cannot have a default factory, so the default ``basePoints``
+    list is shared; decoded shapes always get a list of their own.
+    """
+
+    sizeZ: float = 0
+    basePoints: list[XYPoint] = []
+
+
+@dataclass
+class RoiInfo:
+    """Kind, appearance and flags of a region of interest."""
+
+    shapeType: RoiShapeType
+    interpType: InterpType
+    cookie: int = 0
+    color: int = 255
+    label: str = ""
+    stimulationGroup: int = 0
+    scope: ScopeType = ScopeType.Global
+    appData: int = 0
+    multiFrame: bool = False
+    locked: bool = False
+    compCount: int = 2
+    bpc: int = 16
+    autodetected: bool = False
+    gradientStimulation: bool = False
+    gradientStimulationBitDepth: int = 0
+    gradientStimulationLo: float = 0.0
+    gradientStimulationHi: float = 0.0
+
+
+@dataclass
+class AnimParam:
+    """Geometry of a region of interest at one key frame (time in ms)."""
+
+    timeMs: float = 0
+    enabled: bool = True
+    centerX: float = 0
+    centerY: float = 0
+    centerZ: float = 0
+    rotationZ: float = 0
+    boxShape: BoxShape = field(default_factory=BoxShape)
+    extrudedShape: ExtrudedShape = field(default_factory=lambda: ExtrudedShape(0, []))
+
+    @property
+    def center(self) -> XYZPoint:
+        """The centre as a point."""
+        return XYZPoint(self.centerX, self.centerY, self.centerZ)
+
+
+@dataclass
+class ROI:
+    """A region of interest: id, description and key-frame geometry."""
+
+    id: int
+    info: RoiInfo
+    guid: str
+    animParams: list[AnimParam] = field(default_factory=list)
+
+
+# ------------------------------------------------------------- binary layers
+@dataclass(frozen=True, slots=True)
+class BinaryLayer:
+    """One binary (segmentation) layer: a label mask per frame.
+
+    ``data`` has one entry per frame of the experiment (sequence order): a
+    ``(Y, X)`` array of object ids, or None where the frame has no mask.  The
+    layer indexes like that list and converts to one array of shape
+    ``coordinate_shape + frame_shape`` (frames without a mask are zeros).
+    """
+
+    data: list[np.ndarray | None] = field(repr=False)
+    name: str
+    file_tag: str
+    comp_name: str | None
+    comp_order: int | None
+    color: int | None
+    color_mode: int | None
+    state: int | None
+    layer_id: int | None
+    coordinate_shape: tuple[int, ...]
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """Shape of one mask, ``(Y, X)`` (``(0, 0)`` if no frame has one)."""
+        for mask in self.data:
+            if mask is not None:
+                return tuple(mask.shape)
+        return (0, 0)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray | None: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[np.ndarray | None]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        return self.data[index]
+
+    def asarray(self) -> np.ndarray:
+        """All masks as one array of shape ``coordinate_shape + frame_shape``."""
+        return self._stacked(self.frame_shape)
+
+    def _stacked(self, frame_shape: tuple[int, ...]) -> np.ndarray:
+        import numpy as np
+
+        masks = [mask for mask in self.data if mask is not None]
+        dtype = np.result_type(*masks) if masks else np.dtype(np.uint16)
+        out = np.zeros((len(self.data), *frame_shape), dtype)
+        for index, mask in enumerate(self.data):
+            if mask is None:
+                continue
+            if mask.shape != frame_shape:
+                raise ValueError(
+                    f"binary layer {self.name!r}: mask of frame {index} has shape "
+                    f"{mask.shape}, expected {frame_shape}"
+                )
+            out[index] = mask
+        return out.reshape(*self.coordinate_shape, *frame_shape)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        data = self.asarray()
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+
+class BinaryLayers(Sequence[BinaryLayer]):
+    """The binary layers of a file: an immutable sequence of :class:`BinaryLayer`.
+
+    Converts to one array of shape ``(n_layers, *coordinate_shape, Y, X)``.
+    """
+
+    __slots__ = ("_layers",)
+
+    def __init__(self, data: Sequence[BinaryLayer]) -> None:
+        self._layers: tuple[BinaryLayer, ...] = tuple(data)
+
+    @overload
+    def __getitem__(self, index: int) -> BinaryLayer: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[BinaryLayer]: ...
+    def __getitem__(self, index: int | slice) -> BinaryLayer | list[BinaryLayer]:
+        if isinstance(index, slice):
+            return list(self._layers[index])
+        return self._layers[index]
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[BinaryLayer]:
+        return iter(self._layers)
+
+    def __repr__(self) -> str:
+        return f"<BinaryLayers with {len(self._layers)} layers>"
+
+    def asarray(self) -> np.ndarray:
+        """Stack every layer: shape ``(n_layers, *coordinate_shape, Y, X)``.
+
+        Layers without any mask contribute zeros of the other layers' frame shape.
+        """
+        import numpy as np
+
+        shapes = [
+            layer.frame_shape
+            for layer in self._layers
+            if any(mask is not None for mask in layer.data)
+        ]
+        frame_shape = shapes[0] if shapes else (0, 0)
+        if not self._layers:
+            return np.zeros((0, *frame_shape), np.uint16)
+        return np.stack([layer._stacked(frame_shape) for layer in self._layers])
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        data = self.asarray()
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+
+# ---------------------------------------------------------------- well plates
+@dataclass
+class Well:
+    """One well of a plate.
+
+    ``row`` and ``column`` count from 0; ``name`` is what NIS-Elements shows
+    (``"B3"`` is row 1, column 2).  ``centerUm`` is the stage position of the
+    well centre when the file records it.
+    """
+
+    name: str
+    row: int
+    column: int
+    centerUm: tuple[float, float] | None = None
+
+
+@dataclass
+class WellPlate:
+    """The well plate an experiment was acquired on, and which frame is in which well.
+
+    ``frameWells`` maps a frame's sequence index to the name of its well (frames
+    the file does not place are absent).  ``raw`` keeps every decoded source
+    (chunk name or ``"JOBS"`` -> content) for what has no field here.
+    """
+
+    name: str = ""
+    rows: int = 0
+    columns: int = 0
+    wellSizeUm: tuple[float, float] | None = None
+    wellSpacingUm: tuple[float, float] | None = None
+    wells: list[Well] = field(default_factory=list)
+    frameWells: dict[int, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
