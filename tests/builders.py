@@ -318,6 +318,9 @@ def build_nd2(
     version: str = "Ver3.0",
     times: Sequence[float] | None = None,
     experiment: list[Item] | None = None,
+    picture: list[Item] | None = None,
+    extra_chunks: dict[bytes, bytes] | None = None,
+    acq_times: bool = True,
 ) -> Path:
     """Write *data* (shape: loop sizes..., [C], Y, X[, S]) as an ND2 file.
 
@@ -325,7 +328,9 @@ def build_nd2(
     bytes as NIS does); ``frames_written`` writes fewer frames than the loops
     describe (an interrupted acquisition); a ``Ver2.x`` version writes all main
     metadata as XML chunks without the ``LV`` suffix.  ``experiment`` replaces the
-    experiment tree made from ``loops`` (which then only describe *data*).
+    experiment tree made from ``loops`` (which then only describe *data*);
+    ``picture`` replaces the picture metadata; ``extra_chunks`` are added as they
+    are; ``acq_times=False`` leaves out ``CustomData|AcqTimesCache!``.
     """
     data = np.asarray(data)
     n_loops = len(loops)
@@ -362,7 +367,7 @@ def build_nd2(
         out.add(suffix("ImageMetadata!").encode(), _metadata_payload(experiment, xml))
     out.add(
         suffix("ImageMetadataSeq|0!").encode(),
-        _metadata_payload(picture_items(channels, cpc), xml),
+        _metadata_payload(picture if picture is not None else picture_items(channels, cpc), xml),
     )
     for index in range(n_frames):
         payload = encode_payload(flat[index], layout, times[index])
@@ -372,7 +377,10 @@ def build_nd2(
         suffix("ImageTextInfo!").encode(),
         _metadata_payload(text_info_items(f"Metadata:\r\nDimensions: {dims}\r\n"), xml),
     )
-    out.add(b"CustomData|AcqTimesCache!", np.asarray(times[:n_frames], "<f8").tobytes())
+    if acq_times:
+        out.add(b"CustomData|AcqTimesCache!", np.asarray(times[:n_frames], "<f8").tobytes())
+    for name, payload in (extra_chunks or {}).items():
+        out.add(name, payload)
     comp_code = {"lossless": 0, "lossy": 1, None: 2}[compression]
     out.add(
         suffix("ImageAttributes!").encode(),

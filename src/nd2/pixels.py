@@ -70,10 +70,18 @@ def _inflate(data: bytes | memoryview, size: int, where: str) -> bytes:
     return out
 
 
-def block_to_array(block: bytes | memoryview, layout: FrameLayout, where: str) -> np.ndarray:
-    """Turn a (decompressed) pixel block into a ``([C,] Y, X[, S])`` array (a copy)."""
+def block_to_array(
+    block: bytes | memoryview | np.ndarray, layout: FrameLayout, where: str, copy: bool = True
+) -> np.ndarray:
+    """Turn a pixel block into a ``([C,] Y, X[, S])`` array.
+
+    With ``copy=False`` an uncompressed block is viewed in place (read-only,
+    possibly strided); compressed blocks always give a new array.
+    """
     if layout.compression == "lossless":
-        block = _inflate(block, layout.block_size, where)
+        block = _inflate(
+            bytes(block) if isinstance(block, np.ndarray) else block, layout.block_size, where
+        )
     elif layout.compression == "lossy":
         raise UnsupportedFeatureError(
             f"{where}: frame uses lossy compression, which no open reader can decode"
@@ -101,7 +109,9 @@ def block_to_array(block: bytes | memoryview, layout: FrameLayout, where: str) -
         arr = arr[:, :, 0]
     if layout.components_per_channel == 1:
         arr = arr[..., 0]
-    return np.array(arr, copy=True)
+    if copy and layout.compression is None:
+        return np.array(arr, copy=True)
+    return np.asarray(arr)
 
 
 def encode_block(frame: np.ndarray, layout: FrameLayout) -> bytes:

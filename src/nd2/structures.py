@@ -86,13 +86,13 @@ ModalityFlags = Literal[
     "pmt",
     "RCM",
     "remainder",
-    "sim",
-    "SoRa",
+    "SIM",
+    "sora",
     "spectral",
     "spinningDiskConfocal",
     "sweptFieldConfocalPinhole",
     "sweptFieldConfocalSlit",
-    "tirf",
+    "TIRF",
     "transmitDetector",
     "vaasIF",
     "vaasNF",
@@ -154,13 +154,12 @@ class NETimeLoopParams:
     periods: list[Period]
 
 
-@dataclass
-class StagePosition:
-    """Stage coordinates in µm."""
+class StagePosition(NamedTuple):
+    """Stage coordinates in µm (None where the file does not record the axis)."""
 
-    x: float | None = None
-    y: float | None = None
-    z: float | None = None
+    x: float | None
+    y: float | None
+    z: float | None
 
 
 @dataclass
@@ -248,13 +247,12 @@ class Contents:
     frameCount: int
 
 
-@dataclass
-class Color:
+class Color(NamedTuple):
     """An RGBA colour (r, g, b in 0-255, alpha in 0-1)."""
 
-    r: int = 0
-    g: int = 0
-    b: int = 0
+    r: int
+    g: int
+    b: int
     a: float = 1.0
 
     def as_hex(self) -> str:
@@ -279,7 +277,7 @@ class ChannelMeta:
 
     name: str
     index: int
-    color: Color = field(default_factory=Color)
+    color: Color = field(default_factory=lambda: Color(255, 255, 255))
     emissionLambdaNm: float | None = None
     excitationLambdaNm: float | None = None
 
@@ -292,6 +290,7 @@ class LoopIndices:
     TimeLoop: int | None = None
     XYPosLoop: int | None = None
     ZStackLoop: int | None = None
+    CustomLoop: int | None = None
 
 
 @dataclass
@@ -356,7 +355,7 @@ class TimeStamp:
 class FrameChannel(Channel):
     """Metadata of one channel of one frame."""
 
-    position: Position = field(default_factory=lambda: Position(StagePosition()))
+    position: Position = field(default_factory=lambda: Position(StagePosition(None, None, None)))
     time: TimeStamp = field(default_factory=lambda: TimeStamp(0.0, 0.0))
     pfs_status: int | None = None
 

@@ -210,13 +210,19 @@ class ModernReader:
                 )
             size = layout.block_size
         buffer = self.chunks.buffer
-        if buffer is not None:
-            block: Any = memoryview(buffer)[start : start + size]
-            try:
-                return block_to_array(block, layout, where)
-            finally:
-                block.release()
-        return block_to_array(self.chunks.read(start, size), layout, where)
+        if buffer is None:
+            return block_to_array(self.chunks.read(start, size), layout, where)
+        if layout.compression is None:
+            # A read-only view of the memory map, no copy. np.frombuffer holds a
+            # buffer export, so the map outlives close() while views exist
+            # (ChunkFile.close then leaves it to the garbage collector).
+            view = np.frombuffer(buffer, np.uint8, size, start)
+            return block_to_array(view, layout, where, copy=False)
+        block = memoryview(buffer)[start : start + size]
+        try:
+            return block_to_array(block, layout, where)
+        finally:
+            block.release()
 
     # ------------------------------------------------------------- validation
     def _validate_frames(self, window: int) -> None:
