@@ -13,6 +13,7 @@ from typing import Any, Literal, SupportsInt
 import numpy as np
 
 from nd2 import structures as s
+from nd2.pixels import present
 from nd2.readers.modern import ModernReader
 
 __all__ = ["ND2File", "imread"]
@@ -191,6 +192,16 @@ class ND2File:
         return tuple(self._rdr.loop_sizes().values())
 
     @cached_property
+    def _frame_total(self) -> int:
+        """Frames the experiment loops describe (1 without loops)."""
+        return int(np.prod(self._loop_shape))
+
+    @cached_property
+    def _frame_limit(self) -> int:
+        """One past the highest valid sequence index."""
+        return max(self._frame_total, self._rdr.frame_count())
+
+    @cached_property
     def loop_indices(self) -> tuple[dict[str, int], ...]:
         """Loop coordinates of each frame, e.g. ``({'T': 0, 'Z': 0}, ...)``."""
         axes = list(self._rdr.loop_sizes())
@@ -332,10 +343,10 @@ class ND2File:
     # ----------------------------------------------------------------- pixels
     def _seq_index(self, frame_index: SupportsInt) -> int:
         index = int(frame_index)
-        count = int(np.prod(self._loop_shape)) if self._loop_shape else 1
+        count = self._frame_total
         if index < 0:
             index += count
-        if not 0 <= index < max(count, self._rdr.frame_count()):
+        if not 0 <= index < self._frame_limit:
             raise IndexError(f"frame index {int(frame_index)} out of range ({count} frames)")
         return index
 
@@ -349,10 +360,6 @@ class ND2File:
         """
         return self._rdr.read_frame(self._seq_index(frame_index))
 
-    def _frame_or_blank(self, index: int) -> np.ndarray:
-        if index < self._rdr.frame_count():
-            return self._rdr.read_frame(index)
-        return np.zeros(self._rdr.layout.frame_shape, self.dtype)
 
     def asarray(self, position: int | None = None) -> np.ndarray:
         """Read the whole image into a NumPy array.
@@ -374,7 +381,6 @@ class ND2File:
         """
         reader = self._rdr
         loop_shape = self._loop_shape
-        frame_shape = reader.layout.frame_shape
         indices: Any = np.arange(int(np.prod(loop_shape))).reshape(loop_shape)
         if position is not None:
             axes = list(reader.loop_sizes())
@@ -388,11 +394,18 @@ class ND2File:
                     raise IndexError(f"position {position} out of range ({count} positions)")
                 indices = np.take(indices, position, axis=p_axis)
         flat = np.asarray(indices).ravel()
-        out = np.empty((flat.size, *frame_shape), self.dtype)
-        for i, seq in enumerate(flat):
-            out[i] = self._frame_or_blank(int(seq))
-        shape: tuple[int, ...] = (*np.shape(indices), *frame_shape)
-        return out.reshape(shape)
+        layout = reader.layout
+        # Copy frames as stored (Y, X, C, S): contiguous copies are the fastest;
+        # the result is then a transposed view, shaped as the user expects.
+        stored = (layout.height, layout.width, layout.channels, layout.components_per_channel)
+        out = np.empty((flat.size, *stored), self.dtype)
+        written = reader.frame_count()
+        for i, seq in enumerate(flat.tolist()):
+            if seq < written:
+                out[i] = reader.read_interleaved(seq)
+            else:  # never acquired (interrupted experiment)
+                out[i] = 0
+        return present(out.reshape(*np.shape(indices), *stored), layout)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         data: np.ndarray = self.asarray()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -50,6 +51,25 @@ class FrameLayout:
         return shape
 
 
+    @cached_property
+    def stored_strides(self) -> tuple[int, int, int, int]:
+        """Byte strides of the stored ``(Y, X, C, S)`` layout of an uncompressed block."""
+        item = self.dtype.itemsize
+        cpc = self.components_per_channel
+        return (self.width_bytes, self.components * item, cpc * item, item)
+
+    @cached_property
+    def user_strides(self) -> tuple[int, ...]:
+        """Byte strides of the ``([C,] Y, X[, S])`` view of an uncompressed block."""
+        row, pixel, channel, sample = self.stored_strides
+        strides: tuple[int, ...] = (row, pixel)
+        if self.channels > 1:
+            strides = (channel, *strides)
+        if self.components_per_channel > 1:
+            strides = (*strides, sample)
+        return strides
+
+
 def dtype_for(bits: int, pixel_type: str) -> np.dtype:
     """NumPy dtype for *bits* per component of *pixel_type* ("unsigned"/"float")."""
     if pixel_type == "float":
@@ -70,18 +90,17 @@ def _inflate(data: bytes | memoryview, size: int, where: str) -> bytes:
     return out
 
 
-def block_to_array(
-    block: bytes | memoryview | np.ndarray, layout: FrameLayout, where: str, copy: bool = True
+def block_to_interleaved(
+    block: bytes | memoryview | np.ndarray, layout: FrameLayout, where: str
 ) -> np.ndarray:
-    """Turn a pixel block into a ``([C,] Y, X[, S])`` array.
+    """View a pixel block as stored: shape ``(Y, X, C, S)``, rows possibly padded.
 
-    With ``copy=False`` an uncompressed block is viewed in place (read-only,
-    possibly strided); compressed blocks always give a new array.
+    Uncompressed blocks are viewed in place (no copy); compressed ones are
+    inflated into a new buffer first.
     """
     if layout.compression == "lossless":
-        block = _inflate(
-            bytes(block) if isinstance(block, np.ndarray) else block, layout.block_size, where
-        )
+        raw = bytes(block) if isinstance(block, np.ndarray) else block
+        block = _inflate(raw, layout.block_size, where)
     elif layout.compression == "lossy":
         raise UnsupportedFeatureError(
             f"{where}: frame uses lossy compression, which no open reader can decode"
@@ -91,27 +110,43 @@ def block_to_array(
             f"{where}: pixel data is {len(block)} bytes, expected {layout.block_size}"
         )
     itemsize = layout.dtype.itemsize
-    comps = layout.components
-    arr = np.ndarray(
+    return np.ndarray(
         shape=(layout.height, layout.width, layout.channels, layout.components_per_channel),
         dtype=layout.dtype,
         buffer=block,
         strides=(
             layout.width_bytes,
-            comps * itemsize,
+            layout.components * itemsize,
             layout.components_per_channel * itemsize,
             itemsize,
         ),
     )
-    if layout.channels > 1:
-        arr = arr.transpose(2, 0, 1, 3)
-    else:
-        arr = arr[:, :, 0]
+
+
+def present(interleaved: np.ndarray, layout: FrameLayout) -> np.ndarray:
+    """``(..., Y, X, C, S)`` -> ``(..., [C,] Y, X[, S])`` (a view, no copy)."""
+    lead = interleaved.ndim - 4
+    axes = (*range(lead), lead + 2, lead, lead + 1, lead + 3)
+    arr = interleaved.transpose(axes)
     if layout.components_per_channel == 1:
         arr = arr[..., 0]
+    if layout.channels == 1:
+        arr = arr.reshape(arr.shape[:lead] + arr.shape[lead + 1 :])
+    return arr
+
+
+def block_to_array(
+    block: bytes | memoryview | np.ndarray, layout: FrameLayout, where: str, copy: bool = True
+) -> np.ndarray:
+    """Turn a pixel block into a ``([C,] Y, X[, S])`` array.
+
+    With ``copy=False`` an uncompressed block is viewed in place (read-only,
+    possibly strided); compressed blocks always give a new array.
+    """
+    arr = present(block_to_interleaved(block, layout, where), layout)
     if copy and layout.compression is None:
         return np.array(arr, copy=True)
-    return np.asarray(arr)
+    return arr
 
 
 def encode_block(frame: np.ndarray, layout: FrameLayout) -> bytes:

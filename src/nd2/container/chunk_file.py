@@ -12,6 +12,8 @@ import os
 import re
 import threading
 
+import numpy as np
+
 from nd2.container.chunk import (
     FILE_SIGNATURE_NAME,
     FILEMAP_NAME,
@@ -59,6 +61,7 @@ class ChunkFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
+        self._array: np.ndarray | None = None
         self._fh = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         try:
             self.size = os.fstat(self._fh.fileno()).st_size
@@ -138,6 +141,19 @@ class ChunkFile:
         """The memory map of the file (None when the file cannot be mapped)."""
         return self._mm
 
+    @property
+    def array(self) -> np.ndarray | None:
+        """The whole memory map as a read-only ``uint8`` array (None if not mapped).
+
+        Arrays built on it (``np.ndarray(buffer=chunks.array, ...)``) keep it,
+        and with it a buffer export of the map, alive: after :meth:`close` the
+        map is only unmapped once the last such array is gone.
+        """
+        arr = self._array
+        if arr is None and self._mm is not None:
+            arr = self._array = np.frombuffer(self._mm, np.uint8)
+        return arr
+
     def header_at(self, offset: int, name: bytes | None = None) -> ChunkHeader:
         """Read and validate the chunk header at *offset*.
 
@@ -185,6 +201,7 @@ class ChunkFile:
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
         """Release the memory map and the file handle."""
+        self._array = None
         mm = getattr(self, "_mm", None)
         if mm is not None:
             try:

@@ -7,9 +7,10 @@ code 1-11 Lite variant; anything else is raw data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from nd2.metadata import lite_variant, xml_variant
+from nd2.metadata import lite_variant, lite_view, xml_variant
 
 Encoding = Literal["lv", "lv0z", "xml8", "xml16", "raw"]
 
@@ -38,10 +39,21 @@ def decode_to_dict(payload: bytes, where: str, strip_prefix: bool = False) -> An
     return payload
 
 
-def root_level(decoded: Any) -> dict[str, Any]:
+def decode_lazily(payload: bytes, where: str) -> Any:
+    """Like :func:`decode_to_dict`, but Lite variant levels are decoded on access.
+
+    Returns a :class:`~nd2.metadata.lite_view.LiteView` (a read-only mapping)
+    for LV payloads; XML is decoded at once; raw payloads are returned as bytes.
+    """
+    if sniff(payload) in ("lv", "lv0z"):
+        return lite_view.view(payload, where)
+    return decode_to_dict(payload, where)
+
+
+def root_level(decoded: Any) -> Mapping[str, Any]:
     """Unwrap the single named root level of a decoded chunk (``SLx...``)."""
-    if isinstance(decoded, dict) and len(decoded) == 1:
+    if isinstance(decoded, Mapping) and len(decoded) == 1:
         (value,) = decoded.values()
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             return value
-    return decoded if isinstance(decoded, dict) else {}
+    return decoded if isinstance(decoded, Mapping) else {}

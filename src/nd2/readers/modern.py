@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -20,8 +20,8 @@ from nd2.container.chunk_file import ChunkFile
 from nd2.errors import ChunkError, MetadataError, ND2Error
 from nd2.metadata.attributes import decode_attributes
 from nd2.metadata.experiment import AXIS_LETTERS, decode_experiment
-from nd2.metadata.payload import decode_to_dict, root_level
-from nd2.pixels import TIMESTAMP, FrameLayout, block_to_array, dtype_for
+from nd2.metadata.payload import decode_lazily, decode_to_dict, root_level
+from nd2.pixels import TIMESTAMP, FrameLayout, block_to_interleaved, dtype_for, present
 
 T = TypeVar("T")
 
@@ -99,19 +99,26 @@ class ModernReader:
         where = f"{self.path}: chunk {name.decode('latin-1')!r}"
         return decode_to_dict(self.chunks.read_chunk(name), where, strip_prefix)
 
-    def raw(self, logical: str) -> dict[str, Any]:
-        """The root level of a main metadata chunk as dicts ({} if absent)."""
+    def raw(self, logical: str) -> Mapping[str, Any]:
+        """The root level of a main metadata chunk as a mapping ({} if absent).
 
-        def compute() -> dict[str, Any]:
+        Lite variant levels are decoded when first accessed, so asking for a
+        few values of a large chunk does not decode all of it.
+        """
+
+        def compute() -> Mapping[str, Any]:
             name = self.chunk_name(logical)
-            return {} if name is None else root_level(self.decoded_chunk(name))
+            if name is None:
+                return {}
+            where = f"{self.path}: chunk {name.decode('latin-1')!r}"
+            return root_level(decode_lazily(self.chunks.read_chunk(name), where))
 
         return self._cached(f"raw:{logical}", compute)
 
     # --------------------------------------------------------------- metadata
-    def picture_planes(self) -> dict[str, Any]:
+    def picture_planes(self) -> Mapping[str, Any]:
         planes = self.raw("picture").get("sPicturePlanes")
-        return planes if isinstance(planes, dict) else {}
+        return planes if isinstance(planes, Mapping) else {}
 
     def channel_count(self) -> int:
         count = self.picture_planes().get("uiCount")
@@ -195,7 +202,29 @@ class ModernReader:
         return TIMESTAMP.unpack(self.chunks.read(offset, TIMESTAMP.size))[0]  # type: ignore[no-any-return]
 
     def read_frame(self, index: int) -> np.ndarray:
-        """Frame *index* as an array of shape ``([C,] Y, X[, S])``."""
+        """Frame *index* as an array of shape ``([C,] Y, X[, S])``.
+
+        Uncompressed frames are read-only views of the file's memory map.
+        """
+        layout = self.layout
+        whole = self.chunks.array
+        if layout.compression is None and whole is not None:
+            start = self._pixel_offset(index, layout)
+            return np.ndarray(layout.frame_shape, layout.dtype, whole, start, layout.user_strides)
+        return present(self.read_interleaved(index), layout)
+
+    def _pixel_offset(self, index: int, layout: FrameLayout) -> int:
+        """File offset of the pixels of uncompressed frame *index* (size checked)."""
+        offset, length = self._frame_range(index)
+        if length < TIMESTAMP.size + layout.block_size:
+            raise ChunkError(
+                f"{self.path}: frame {index} holds {max(length - TIMESTAMP.size, 0)} bytes "
+                f"of pixels, expected {layout.block_size}"
+            )
+        return offset + TIMESTAMP.size
+
+    def read_interleaved(self, index: int) -> np.ndarray:
+        """Frame *index* as stored, shape ``(Y, X, C, S)`` (a view when uncompressed)."""
         layout = self.layout
         offset, length = self._frame_range(index)
         where = f"{self.path}: frame {index}"
@@ -211,16 +240,16 @@ class ModernReader:
             size = layout.block_size
         buffer = self.chunks.buffer
         if buffer is None:
-            return block_to_array(self.chunks.read(start, size), layout, where)
+            return block_to_interleaved(self.chunks.read(start, size), layout, where)
         if layout.compression is None:
-            # A read-only view of the memory map, no copy. np.frombuffer holds a
-            # buffer export, so the map outlives close() while views exist
-            # (ChunkFile.close then leaves it to the garbage collector).
-            view = np.frombuffer(buffer, np.uint8, size, start)
-            return block_to_array(view, layout, where, copy=False)
+            # No copy: a view on ChunkFile.array keeps the map alive while it exists.
+            whole = self.chunks.array
+            assert whole is not None
+            shape = (layout.height, layout.width, layout.channels, layout.components_per_channel)
+            return np.ndarray(shape, layout.dtype, whole, start, layout.stored_strides)
         block = memoryview(buffer)[start : start + size]
         try:
-            return block_to_array(block, layout, where)
+            return block_to_interleaved(block, layout, where)
         finally:
             block.release()
 
