@@ -22,8 +22,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from nd2 import structures
-    from nd2.structures import BinaryLayer, BinaryLayers
     from nd2.nd2file import ND2File, imread
+    from nd2.structures import BinaryLayer, BinaryLayers
 
 
 def __getattr__(name: str) -> Any:

@@ -155,7 +155,9 @@ class LiteView(Mapping[str, Any]):
                 (size,) = _U64.unpack_from(buf, pos)
                 pos += 8
                 if size > end - pos:
-                    raise self._fail(start, f"byte array {name!r} of {size} bytes runs past the end")
+                    raise self._fail(
+                        start, f"byte array {name!r} of {size} bytes runs past the end"
+                    )
                 out[key] = self._nested(buf[pos : pos + size], name)
                 pos += size
             elif kind == DEPRECATED_LEVEL:
