@@ -29,6 +29,9 @@ from nd2.errors import ChunkError, CorruptFileError, NotND2Error
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 _VERSION_RE = re.compile(rb"Ver(\d+)\.(\d+)")
 
+#: ``os.pread`` where the platform has it (not on Windows).
+_PREAD = getattr(os, "pread", None)
+
 
 def sniff(head: bytes) -> str | None:
     """Return ``"modern"``, ``"legacy"`` or None from the first 12 bytes of a file."""
@@ -65,9 +68,14 @@ class ChunkFile:
         self._fh = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         try:
             self.size = os.fstat(self._fh.fileno()).st_size
-            self._mm = self._map_file()
+            if self.size < HEADER_SIZE:
+                raise NotND2Error(f"{self._where()}not an ND2 file: only {self.size} bytes long")
+            # mapped on first use (opening and metadata need only a few reads)
+            self._mm: mmap.mmap | None = None
+            self._mapped = False
             self.version = self._read_signature()
-            self.chunk_map = self._read_chunk_map()
+            self._map_range = self._locate_chunk_map()
+            self._chunk_map: ChunkMap | None = None
         except BaseException:
             self.close()
             raise
@@ -77,8 +85,6 @@ class ChunkFile:
         return f"{self.path}: "
 
     def _map_file(self) -> mmap.mmap | None:
-        if self.size < HEADER_SIZE:
-            raise NotND2Error(f"{self._where()}not an ND2 file: only {self.size} bytes long")
         try:
             return mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # e.g. special files; fall back to reads
@@ -105,7 +111,8 @@ class ChunkFile:
             )
         return version
 
-    def _read_chunk_map(self) -> ChunkMap:
+    def _locate_chunk_map(self) -> tuple[int, int]:
+        """(offset, length) of the chunk map payload, checked but not decoded."""
         where = self._where()
         if self.size < TRAILER_SIZE:
             raise CorruptFileError(f"{where}file is too short to hold a chunk map")
@@ -113,10 +120,18 @@ class ChunkFile:
         if map_offset is None:
             raise CorruptFileError(
                 f"{where}no chunk map signature in the last {TRAILER_SIZE} bytes: the "
-                "file is truncated or was not finished (see nd2.rescue_nd2)"
+                "file is truncated or was not finished"
             )
         header = self.header_at(map_offset, FILEMAP_NAME)
-        return decode_chunk_map(self.read(header.data_offset, header.data_len), where)
+        return header.data_offset, header.data_len
+
+    @property
+    def chunk_map(self) -> ChunkMap:
+        """Chunk name -> (offset, size), decoded on first use."""
+        found = self._chunk_map
+        if found is None:
+            found = self._chunk_map = decode_chunk_map(self.read(*self._map_range), self._where())
+        return found
 
     # ------------------------------------------------------------------ access
     def read(self, offset: int, length: int) -> bytes:
@@ -129,9 +144,12 @@ class ChunkFile:
         mm = self._mm
         if mm is not None:
             return mm[offset : offset + length]
-        with self._lock:
-            self._fh.seek(offset)
-            data = self._fh.read(length)
+        if _PREAD is not None:  # positional read: no seek, no lock
+            data: bytes = _PREAD(self._fh.fileno(), length, offset)
+        else:
+            with self._lock:
+                self._fh.seek(offset)
+                data = self._fh.read(length)
         if len(data) != length:
             raise ChunkError(f"{self._where()}short read at offset {offset}")
         return data
@@ -139,6 +157,13 @@ class ChunkFile:
     @property
     def buffer(self) -> mmap.mmap | None:
         """The memory map of the file (None when the file cannot be mapped)."""
+        if not self._mapped:
+            with self._lock:
+                if not self._mapped:
+                    if self._fh.closed:
+                        raise ValueError(f"{self.path}: I/O operation on closed file")
+                    self._mm = self._map_file()
+                    self._mapped = True
         return self._mm
 
     @property
@@ -150,8 +175,10 @@ class ChunkFile:
         map is only unmapped once the last such array is gone.
         """
         arr = self._array
-        if arr is None and self._mm is not None:
-            arr = self._array = np.frombuffer(self._mm, np.uint8)
+        if arr is None:
+            mm = self.buffer
+            if mm is not None:
+                arr = self._array = np.frombuffer(mm, np.uint8)
         return arr
 
     def header_at(self, offset: int, name: bytes | None = None) -> ChunkHeader:
