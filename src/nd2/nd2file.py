@@ -343,6 +343,8 @@ class ND2File:
     # ----------------------------------------------------------------- pixels
     def _seq_index(self, frame_index: SupportsInt) -> int:
         index = int(frame_index)
+        if 0 <= index < self._rdr.frame_count():
+            return index  # a written frame: no need to know the loops
         count = self._frame_total
         if index < 0:
             index += count
@@ -359,7 +361,6 @@ class ND2File:
             Array of shape ``([C,] Y, X[, S])``.
         """
         return self._rdr.read_frame(self._seq_index(frame_index))
-
 
     def asarray(self, position: int | None = None) -> np.ndarray:
         """Read the whole image into a NumPy array.

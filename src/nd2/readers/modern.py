@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -120,8 +121,21 @@ class ModernReader:
         planes = self.raw("picture").get("sPicturePlanes")
         return planes if isinstance(planes, Mapping) else {}
 
-    def channel_count(self) -> int:
-        count = self.picture_planes().get("uiCount")
+    def channel_count(self, components: int = 1) -> int:
+        """Channels listed by the picture metadata.
+
+        When that chunk is damaged, pixels stay readable: a warning is issued and
+        the *components* are taken as 1 colour channel (3 or 4) or mono channels.
+        """
+        try:
+            count = self.picture_planes().get("uiCount")
+        except MetadataError as exc:
+            guess = 1 if components in (3, 4) else components
+            warnings.warn(
+                f"{exc}; assuming {guess} channel(s) of {components // guess} component(s)",
+                stacklevel=3,
+            )
+            return guess
         return count if isinstance(count, int) and count > 0 else 1
 
     @property
@@ -132,7 +146,9 @@ class ModernReader:
                 raise MetadataError(f"{self.path}: file has no image attributes chunk")
             raw = self.raw("attributes")
             where = f"{self.path}: chunk {name.decode()!r}"
-            attrs = decode_attributes(raw, self.channel_count(), where)
+            comps = raw.get("uiComp")
+            channels = self.channel_count(comps if isinstance(comps, int) and comps > 0 else 1)
+            attrs = decode_attributes(raw, channels, where)
             if attrs.componentCount % attrs.channelCount:  # type: ignore[operator]
                 raise MetadataError(
                     f"{where}: {attrs.componentCount} components cannot be split into "
@@ -210,7 +226,10 @@ class ModernReader:
         whole = self.chunks.array
         if layout.compression is None and whole is not None:
             start = self._pixel_offset(index, layout)
-            return np.ndarray(layout.frame_shape, layout.dtype, whole, start, layout.user_strides)
+            frame: np.ndarray = np.ndarray(
+                layout.frame_shape, layout.dtype, whole, start, layout.user_strides
+            )
+            return frame
         return present(self.read_interleaved(index), layout)
 
     def _pixel_offset(self, index: int, layout: FrameLayout) -> int:
@@ -246,7 +265,9 @@ class ModernReader:
             whole = self.chunks.array
             assert whole is not None
             shape = (layout.height, layout.width, layout.channels, layout.components_per_channel)
-            return np.ndarray(shape, layout.dtype, whole, start, layout.stored_strides)
+            strides = layout.stored_strides
+            stored: np.ndarray = np.ndarray(shape, layout.dtype, whole, start, strides)
+            return stored
         block = memoryview(buffer)[start : start + size]
         try:
             return block_to_interleaved(block, layout, where)
