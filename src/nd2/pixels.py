@@ -50,7 +50,6 @@ class FrameLayout:
             shape = (*shape, self.components_per_channel)
         return shape
 
-
     @cached_property
     def stored_strides(self) -> tuple[int, int, int, int]:
         """Byte strides of the stored ``(Y, X, C, S)`` layout of an uncompressed block."""
@@ -110,7 +109,7 @@ def block_to_interleaved(
             f"{where}: pixel data is {len(block)} bytes, expected {layout.block_size}"
         )
     itemsize = layout.dtype.itemsize
-    return np.ndarray(
+    stored: np.ndarray = np.ndarray(
         shape=(layout.height, layout.width, layout.channels, layout.components_per_channel),
         dtype=layout.dtype,
         buffer=block,
@@ -121,13 +120,14 @@ def block_to_interleaved(
             itemsize,
         ),
     )
+    return stored
 
 
 def present(interleaved: np.ndarray, layout: FrameLayout) -> np.ndarray:
     """``(..., Y, X, C, S)`` -> ``(..., [C,] Y, X[, S])`` (a view, no copy)."""
     lead = interleaved.ndim - 4
     axes = (*range(lead), lead + 2, lead, lead + 1, lead + 3)
-    arr = interleaved.transpose(axes)
+    arr: np.ndarray = interleaved.transpose(axes)
     if layout.components_per_channel == 1:
         arr = arr[..., 0]
     if layout.channels == 1:

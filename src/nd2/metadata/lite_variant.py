@@ -285,7 +285,7 @@ def _list_key(index: int) -> str:
     return f"i{index:010d}"
 
 
-def _nested(data: bytes, where: str) -> Any:
+def _nested(data: bytes, where: str, strip_prefix: bool = False) -> Any:
     """Decode a byte array that carries nested LV items, or return its byte values."""
     if len(data) > 1 and 1 <= data[0] <= LEVEL and data[1] >= 2:
         try:
@@ -293,7 +293,7 @@ def _nested(data: bytes, where: str) -> Any:
         except MetadataError:
             items = []
         if items:
-            return to_dict(items)
+            return to_dict(items, strip_prefix)
     return list(data)
 
 
@@ -305,7 +305,7 @@ def value_of(item: Item, strip_prefix: bool = False) -> Any:
     if kind == BOOL:
         return bool(value)
     if kind == BYTEARRAY:
-        return _nested(value, name)
+        return _nested(value, name, strip_prefix)
     return value
 
 
@@ -320,13 +320,32 @@ def strip_name(name: str) -> str:
 def to_dict(items: list[Item], strip_prefix: bool = False) -> dict[str, Any]:
     """Present items as a dict; unnamed items get keys ``i0000000000``, … and a
     repeated name keeps its last value."""
+    keys = [strip_name(item.name) if strip_prefix else item.name for item in items]
+    return present_level(
+        [(bool(item.name), key, value_of(item, strip_prefix)) for item, key in zip(items, keys)]
+    )
+
+
+def present_level(entries: list[tuple[bool, str, Any]]) -> dict[str, Any]:
+    """Build the dict of one level from ``(named, key, value)`` entries.
+
+    In a level whose items all lack a key (unnamed, or named only by a prefix
+    such as ``cx``), items get keys ``i0000000000``, ….  In a level that also
+    has real keys, keyless values are gathered under ``""`` (a second value
+    turns it into a list, later ones are appended).  A repeated real key keeps
+    its last value.
+    """
     out: dict[str, Any] = {}
-    unnamed = 0
-    for item in items:
-        if item.name:
-            key = strip_name(item.name) if strip_prefix else item.name
+    positional = all(not key for _, key, _ in entries)
+    for index, (_named, key, value) in enumerate(entries):
+        if positional:
+            out[_list_key(index)] = value
+        elif key:
+            out[key] = value
+        elif "" not in out:
+            out[""] = value
+        elif isinstance(out[""], list):
+            out[""].append(value)
         else:
-            key = _list_key(unnamed)
-            unnamed += 1
-        out[key] = value_of(item, strip_prefix)
+            out[""] = [out[""], value]
     return out

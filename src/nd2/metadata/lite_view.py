@@ -23,6 +23,7 @@ from nd2.metadata.lite_variant import (
     MAX_DEPTH,
     STRING,
     decompress,
+    present_level,
     strip_name,
 )
 
@@ -99,7 +100,7 @@ class LiteView(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """A plain (recursive) dict copy, as :func:`lite_variant.to_dict` gives."""
-        return {k: v.to_dict() if isinstance(v, LiteView) else v for k, v in self._items().items()}
+        return {k: _plain(v) for k, v in self._items().items()}
 
     # decoding ---------------------------------------------------------------
     def _fail(self, pos: int, problem: str) -> MetadataError:
@@ -113,8 +114,8 @@ class LiteView(Mapping[str, Any]):
 
     def _decode(self) -> dict[str, Any]:
         buf, pos, end, count = self._buf, self._pos, self._end, self._count
-        out: dict[str, Any] = {}
-        unnamed = seen = 0
+        out: list[tuple[bool, str, Any]] = []
+        seen = 0
         while pos < end if count is None else seen < count:
             start = pos
             if pos + 2 > end:
@@ -128,27 +129,26 @@ class LiteView(Mapping[str, Any]):
                     raise self._fail(start, "item name is not NUL-terminated")
                 name = self._text(start + 2, pos - 2, start)
                 key = strip_name(name) if self._strip else name
+
             else:
-                name = ""
-                key = f"i{unnamed:010d}"
-                unnamed += 1
+                name = key = ""
             fmt = _FORMATS.get(kind)
             if fmt is not None:
                 if pos + fmt.size > end:
                     raise self._fail(start, f"value of {name!r} is cut short")
-                out[key] = fmt.unpack_from(buf, pos)[0]
+                value: Any = fmt.unpack_from(buf, pos)[0]
                 pos += fmt.size
             elif kind == BOOL:
                 if pos >= end:
                     raise self._fail(start, f"value of {name!r} is cut short")
-                out[key] = bool(buf[pos])
+                value = bool(buf[pos])
                 pos += 1
             elif kind == STRING:
                 stop = self._string_end(pos, end, start)
-                out[key] = self._text(pos, stop, start)
+                value = self._text(pos, stop, start)
                 pos = stop + 2
             elif kind == LEVEL:
-                out[key], pos = self._level(start, pos, end, name)
+                value, pos = self._level(start, pos, end, name)
             elif kind == BYTEARRAY:
                 if pos + 8 > end:
                     raise self._fail(start, f"length of byte array {name!r} is cut short")
@@ -158,14 +158,15 @@ class LiteView(Mapping[str, Any]):
                     raise self._fail(
                         start, f"byte array {name!r} of {size} bytes runs past the end"
                     )
-                out[key] = self._nested(buf[pos : pos + size], name)
+                value = self._nested(buf[pos : pos + size], name)
                 pos += size
             elif kind == DEPRECATED_LEVEL:
                 raise self._fail(start, f"unsupported deprecated level type 10 ({name!r})")
             else:
                 raise self._fail(start, f"unknown type code {kind} ({name!r})")
+            out.append((bool(name), key, value))
             seen += 1
-        return out
+        return present_level(out)
 
     def _level(self, start: int, pos: int, end: int, name: str) -> tuple[LiteView, int]:
         if self._depth + 1 >= MAX_DEPTH:
@@ -210,6 +211,15 @@ class LiteView(Mapping[str, Any]):
             return self._buf[pos:stop].decode("utf-16-le")
         except UnicodeDecodeError as exc:
             raise self._fail(start, f"invalid UTF-16 text ({exc.reason})") from None
+
+
+def _plain(value: Any) -> Any:
+    """Views become dicts (recursively)."""
+    if isinstance(value, LiteView):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def view(payload: bytes, where: str = "metadata", strip_prefix: bool = False) -> LiteView:

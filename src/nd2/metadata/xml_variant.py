@@ -105,7 +105,9 @@ def _element(elem: ET.Element, where: str, depth: int) -> Item:
         raise MetadataError(f"{where}: XML elements nested deeper than 64")
     tag = elem.tag
     name = "" if tag == NO_NAME else tag
-    runtype = elem.get("runtype", LIST_RUNTYPE if len(elem) else "unknown")
+    # an element with neither runtype nor value (plain XML) is an empty container
+    bare = len(elem) or "value" not in elem.attrib
+    runtype = elem.get("runtype", LIST_RUNTYPE if bare else "unknown")
     kind = _RUNTYPE_KIND.get(runtype)
     if kind is None or len(elem):
         children = [_element(child, where, depth + 1) for child in elem]
