@@ -36,6 +36,8 @@ _FORMATS: dict[int, struct.Struct] = {
     7: struct.Struct("<Q"),
 }
 _U64 = struct.Struct("<Q")
+#: Decoded item names by their UTF-16 bytes.
+_NAMES: dict[bytes, str] = {}
 _LEVEL_HEAD = struct.Struct("<IQ")
 
 
@@ -127,7 +129,12 @@ class LiteView(Mapping[str, Any]):
             if units > 1:
                 if buf[pos - 2] or buf[pos - 1]:
                     raise self._fail(start, "item name is not NUL-terminated")
-                name = self._text(start + 2, pos - 2, start)
+                raw = buf[start + 2 : pos - 2]
+                name = _NAMES.get(raw)  # the same few hundred names recur everywhere
+                if name is None:
+                    name = self._text(start + 2, pos - 2, start)
+                    if len(_NAMES) < 100_000:
+                        _NAMES[raw] = name
                 key = strip_name(name) if self._strip else name
 
             else:
