@@ -35,6 +35,7 @@ _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _LEVEL_HEAD = struct.Struct("<IQ")
 _LV0Z_HEAD = struct.Struct("<4sQ")
+_MAX_INFLATE_RATIO = 1040
 
 
 class Item(NamedTuple):
@@ -193,9 +194,17 @@ def decompress(payload: bytes, where: str = "metadata") -> bytes:
     if len(payload) < _LV0Z_HEAD.size:
         raise MetadataError(f"{where}: compressed Lite variant header is cut short")
     (_magic, size) = _LV0Z_HEAD.unpack_from(payload)
+    stream = payload[_LV0Z_HEAD.size :]
+    # deflate inflates at most ~1032:1, so a larger size field is damage; checking
+    # it first also bounds what the inflater may allocate
+    if size > _MAX_INFLATE_RATIO * len(stream) + 64:
+        raise MetadataError(
+            f"{where}: compressed Lite variant claims {size} bytes, more than its "
+            f"{len(stream)} compressed bytes can hold"
+        )
     inflater = zlib.decompressobj()
     try:
-        out = inflater.decompress(payload[_LV0Z_HEAD.size :], size + 1)
+        out = inflater.decompress(stream, size + 1)
     except zlib.error as exc:
         raise MetadataError(f"{where}: compressed Lite variant data is damaged ({exc})") from None
     if len(out) != size:
@@ -285,27 +294,32 @@ def _list_key(index: int) -> str:
     return f"i{index:010d}"
 
 
-def _nested(data: bytes, where: str, strip_prefix: bool = False) -> Any:
-    """Decode a byte array that carries nested LV items, or return its byte values."""
-    if len(data) > 1 and 1 <= data[0] <= LEVEL and data[1] >= 2:
+def _nested(data: bytes, where: str, strip_prefix: bool = False, depth: int = 0) -> Any:
+    """Decode a byte array that carries nested LV items, or return its byte values.
+
+    *depth* counts the levels and byte arrays around it: byte arrays nested in
+    byte arrays would otherwise recurse without the bound :data:`MAX_DEPTH`
+    puts on levels.
+    """
+    if len(data) > 1 and 1 <= data[0] <= LEVEL and data[1] >= 2 and depth < MAX_DEPTH:
         try:
-            items = decode(data, where)
+            items, _ = _Decoder(bytes(data), where).items(0, len(data), None, depth)
         except MetadataError:
             items = []
         if items:
-            return to_dict(items, strip_prefix)
+            return to_dict(items, strip_prefix, depth=depth)
     return list(data)
 
 
-def value_of(item: Item, strip_prefix: bool = False) -> Any:
+def value_of(item: Item, strip_prefix: bool = False, *, depth: int = 0) -> Any:
     """Plain Python value of one item (levels become dicts)."""
     kind, name, value, _ = item
     if kind == LEVEL:
-        return to_dict(value.items, strip_prefix)
+        return to_dict(value.items, strip_prefix, depth=depth + 1)
     if kind == BOOL:
         return bool(value)
     if kind == BYTEARRAY:
-        return _nested(value, name, strip_prefix)
+        return _nested(value, name, strip_prefix, depth + 1)
     return value
 
 
@@ -317,12 +331,15 @@ def strip_name(name: str) -> str:
     return name[index:]
 
 
-def to_dict(items: list[Item], strip_prefix: bool = False) -> dict[str, Any]:
+def to_dict(items: list[Item], strip_prefix: bool = False, *, depth: int = 0) -> dict[str, Any]:
     """Present items as a dict; unnamed items get keys ``i0000000000``, … and a
-    repeated name keeps its last value."""
+    repeated name keeps its last value (*depth*: nesting of *items*, internal)."""
     keys = [strip_name(item.name) if strip_prefix else item.name for item in items]
     return present_level(
-        [(bool(item.name), key, value_of(item, strip_prefix)) for item, key in zip(items, keys)]
+        [
+            (bool(item.name), key, value_of(item, strip_prefix, depth=depth))
+            for item, key in zip(items, keys)
+        ]
     )
 
 
