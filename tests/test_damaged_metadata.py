@@ -76,3 +76,14 @@ def test_damaged_experiment(copy: Path) -> None:
             _ = f.experiment
         assert f.attributes.sequenceCount == 15
         assert f.read_frame(14).shape == (2, 32, 32)
+
+
+def test_deeply_nested_byte_arrays() -> None:
+    """400 byte arrays nested in each other: no RecursionError, both decoders agree."""
+    from nd2.metadata import lite_variant as lv
+    from nd2.metadata.lite_view import view
+
+    data = lv.encode([lv.Item(lv.UINT32, "x", 1)])
+    for _ in range(400):
+        data = lv.encode([lv.Item(lv.BYTEARRAY, "b", data)])
+    assert view(data, "deep").to_dict() == lv.to_dict(lv.decode(data, "deep"))

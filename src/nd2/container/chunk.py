@@ -62,7 +62,15 @@ def decode_header(buf: bytes, offset: int, where: str = "") -> ChunkHeader:
 
 
 def encode_header(name_len: int, data_len: int) -> bytes:
-    """Encode a chunk header."""
+    """Encode a chunk header (inverse of :func:`decode_header`).
+
+    Raises
+    ------
+    ValueError
+        If *name_len* is not a u32 or *data_len* not a u64.
+    """
+    if not (0 <= name_len < 1 << 32 and 0 <= data_len < 1 << 64):
+        raise ValueError(f"chunk header fields out of range: name_len {name_len}, data {data_len}")
     return HEADER.pack(CHUNK_MAGIC, name_len, data_len)
 
 
@@ -104,6 +112,27 @@ def encode_chunk(name: bytes, payload: bytes, name_len: int | None = None) -> by
         raise ValueError(f"name field of {name_len} bytes cannot hold {name!r}")
     field = name + b"\0" * (name_len - len(name))
     return encode_header(name_len, len(payload)) + field + payload
+
+
+def decode_chunk(buf: bytes, offset: int = 0, where: str = "") -> tuple[bytes, bytes]:
+    """Decode a whole chunk held in *buf* (inverse of :func:`encode_chunk`).
+
+    Returns the chunk name and its payload; *offset* is where *buf* lies in the
+    file (for messages).
+
+    Raises
+    ------
+    ChunkError
+        If the magic is wrong or the name field or payload runs past *buf*.
+    """
+    header = decode_header(buf, offset, where)
+    end = HEADER_SIZE + header.name_len + header.data_len
+    if end > len(buf):
+        raise ChunkError(
+            f"{where}chunk at offset {offset} needs {end} bytes, only {len(buf)} are there"
+        )
+    field = bytes(buf[HEADER_SIZE : HEADER_SIZE + header.name_len])
+    return name_from_field(field), bytes(buf[HEADER_SIZE + header.name_len : end])
 
 
 def name_from_field(field: bytes) -> bytes:

@@ -74,7 +74,9 @@ class ChunkFile:
             self._mm: mmap.mmap | None = None
             self._mapped = False
             self.version = self._read_signature()
-            self._map_range = self._locate_chunk_map()
+            #: header of the chunk-map chunk (the file's last chunk)
+            self.map_header = self._locate_chunk_map()
+            self._map_range = (self.map_header.data_offset, self.map_header.data_len)
             self._chunk_map: ChunkMap | None = None
         except BaseException:
             self.close()
@@ -91,7 +93,8 @@ class ChunkFile:
             return None
 
     def _read_signature(self) -> tuple[int, int]:
-        head = self.read(0, HEADER_SIZE + len(FILE_SIGNATURE_NAME) + SIGNATURE_PAYLOAD_SIZE)
+        want = HEADER_SIZE + len(FILE_SIGNATURE_NAME) + SIGNATURE_PAYLOAD_SIZE
+        head = self.read(0, min(want, self.size))
         kind = sniff(head)
         if kind == "legacy":
             raise NotND2Error(f"{self._where()}is a legacy (JPEG 2000) ND2 file")
@@ -99,6 +102,10 @@ class ChunkFile:
             raise NotND2Error(
                 f"{self._where()}not an ND2 file: starts with {bytes(head[:4]).hex(' ')}, "
                 f"expected da ce be 0a"
+            )
+        if len(head) < want:
+            raise CorruptFileError(
+                f"{self._where()}truncated: {self.size} bytes cannot hold the signature chunk"
             )
         header = decode_header(head, 0, self._where())
         name = bytes(head[HEADER_SIZE : HEADER_SIZE + len(FILE_SIGNATURE_NAME)])
@@ -111,8 +118,8 @@ class ChunkFile:
             )
         return version
 
-    def _locate_chunk_map(self) -> tuple[int, int]:
-        """(offset, length) of the chunk map payload, checked but not decoded."""
+    def _locate_chunk_map(self) -> ChunkHeader:
+        """The header of the chunk-map chunk, checked; the map is not decoded."""
         where = self._where()
         if self.size < TRAILER_SIZE:
             raise CorruptFileError(f"{where}file is too short to hold a chunk map")
@@ -122,8 +129,7 @@ class ChunkFile:
                 f"{where}no chunk map signature in the last {TRAILER_SIZE} bytes: the "
                 "file is truncated or was not finished"
             )
-        header = self.header_at(map_offset, FILEMAP_NAME)
-        return header.data_offset, header.data_len
+        return self.header_at(map_offset, FILEMAP_NAME)
 
     @property
     def chunk_map(self) -> ChunkMap:

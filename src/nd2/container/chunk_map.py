@@ -82,25 +82,77 @@ def decode_chunk_map(payload: bytes, where: str = "") -> ChunkMap:
     raise CorruptFileError(f"{where}chunk map has no terminating signature")
 
 
-def encode_map_payload(entries: Mapping[bytes, tuple[int, int]], map_offset: int) -> bytes:
-    """Encode the map payload so that the map chunk ends on a page boundary.
+def _check_entry(name: bytes, offset: int, size: int) -> None:
+    if not name.endswith(b"!") or name.count(b"!") != 1 or name == MAP_SIGNATURE:
+        raise ValueError(f"chunk map entry name must end with its only '!': {name!r}")
+    if not (0 <= offset < 1 << 64 and 0 <= size < 1 << 64):
+        raise ValueError(f"chunk map entry {name!r}: offset {offset} / size {size} not a u64")
 
-    Entries are written in descending name order, as NIS-Elements does.  The
-    map chunk uses a 32-byte name field (NIS 4.x style).
+
+def encode_map_payload(
+    entries: Mapping[bytes, tuple[int, int]],
+    map_offset: int,
+    *,
+    data_len: int | None = None,
+    sort: bool = True,
+) -> bytes:
+    """Encode the map payload (the inverse of :func:`decode_chunk_map`).
+
+    Parameters
+    ----------
+    entries : mapping
+        Chunk name (ending in ``!``) -> (chunk offset, payload length).
+    map_offset : int
+        File offset of the map chunk itself.
+    data_len : int, optional
+        Payload length (zero padding before the closing trailer).  By default
+        the smallest one that makes a map chunk with a 32-byte name field end
+        on a page boundary, as NIS-Elements writes it.
+    sort : bool
+        Write entries in descending name order as NIS-Elements does (default),
+        or in the order of *entries*.
+
+    Raises
+    ------
+    ValueError
+        For a name that does not end in its only ``!``, a value that is not a
+        u64, or a *data_len* too small for the entries.
     """
+    if not 0 <= map_offset < 1 << 64:
+        raise ValueError(f"map offset {map_offset} is not a u64")
     body = bytearray()
-    for name in sorted(entries, reverse=True):
+    for name in sorted(entries, reverse=True) if sort else entries:
         offset, size = entries[name]
+        _check_entry(name, offset, size)
         body += name + _ENTRY.pack(offset, size)
     body += encode_trailer(map_offset)
-    need = HEADER_SIZE + len(FILEMAP_NAME) + len(body) + TRAILER_SIZE
-    data_len = round_up(need) - HEADER_SIZE - len(FILEMAP_NAME)
+    if data_len is None:
+        need = HEADER_SIZE + len(FILEMAP_NAME) + len(body) + TRAILER_SIZE
+        data_len = round_up(need) - HEADER_SIZE - len(FILEMAP_NAME)
+    if data_len < len(body) + TRAILER_SIZE:
+        raise ValueError(f"a chunk map of {len(entries)} entries does not fit {data_len} bytes")
     body += b"\0" * (data_len - len(body) - TRAILER_SIZE)
     body += encode_trailer(map_offset)
     return bytes(body)
 
 
-def encode_map_chunk(entries: Mapping[bytes, tuple[int, int]], map_offset: int) -> bytes:
-    """Encode the whole chunk-map chunk that starts at *map_offset*."""
-    payload = encode_map_payload(entries, map_offset)
-    return encode_header(len(FILEMAP_NAME), len(payload)) + FILEMAP_NAME + payload
+def encode_map_chunk(
+    entries: Mapping[bytes, tuple[int, int]],
+    map_offset: int,
+    *,
+    name_len: int = len(FILEMAP_NAME),
+    data_len: int | None = None,
+    sort: bool = True,
+) -> bytes:
+    """Encode the whole chunk-map chunk that starts at *map_offset*.
+
+    *name_len* is the size of its name field: 32 (NIS 4.x, the default) or
+    4128 (NIS 5.x and LIM's writer, which keep 20 spare bytes after the name,
+    format document 2.4.2).  *data_len* and *sort* are as for
+    :func:`encode_map_payload`.
+    """
+    if name_len < len(FILEMAP_NAME):
+        raise ValueError(f"name field of {name_len} bytes cannot hold {FILEMAP_NAME!r}")
+    payload = encode_map_payload(entries, map_offset, data_len=data_len, sort=sort)
+    field = FILEMAP_NAME + b"\0" * (name_len - len(FILEMAP_NAME))
+    return encode_header(name_len, len(payload)) + field + payload

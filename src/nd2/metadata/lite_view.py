@@ -194,8 +194,15 @@ class LiteView(Mapping[str, Any]):
 
     def _nested(self, data: bytes, name: str) -> Any:
         """A byte array carrying nested LV items becomes a dict, others a list of ints."""
-        if len(data) > 1 and 1 <= data[0] <= LEVEL and data[1] >= 2:
-            nested = LiteView(data, 0, len(data), None, f"{self._where} ({name})", self._strip)
+        # nested documents count towards the depth bound like levels do
+        if (
+            self._depth + 1 < MAX_DEPTH
+            and len(data) > 1
+            and 1 <= data[0] <= LEVEL
+            and data[1] >= 2
+        ):
+            where = f"{self._where} ({name})"
+            nested = LiteView(data, 0, len(data), None, where, self._strip, self._depth + 1)
             try:
                 return nested.to_dict() or list(data)
             except MetadataError:

@@ -282,7 +282,9 @@ class _Parser:
             except _BadText as exc:
                 raise self.fail(pos, f"attribute {name!r}: {exc}") from None
             if self.keep:
-                layout.append(Attribute(space, name, equals, '"' if double is not None else "'", raw))
+                layout.append(
+                    Attribute(space, name, equals, '"' if double is not None else "'", raw)
+                )
         return values, layout
 
     def element(self, pos: int, depth: int) -> tuple[Item, ElementFormat | None, int]:
@@ -540,11 +542,12 @@ def _attributes(
     has_runtype = has_value = False
     for attr in fmt.attributes:
         raw = attr.raw
-        if wrapper:
-            pass
-        elif attr.name == "runtype":
+        if wrapper:  # the <variant> wrapper keeps its attributes as they are
+            parts.append(f"{attr.space}{attr.name}{attr.equals}{attr.quote}{raw}{attr.quote}")
+            continue
+        if attr.name == "runtype":
             has_runtype = True
-            if _unescape_or_none(raw) != runtype:
+            if not _raw_holds(STRING, raw, runtype):
                 raw = _escape(runtype, attr.quote)
         elif attr.name == "value":
             has_value = True
@@ -561,13 +564,6 @@ def _attributes(
     if not has_runtype and runtype != implied:
         parts.insert(0, f' runtype="{_escape(runtype)}"')
     return parts
-
-
-def _unescape_or_none(raw: str) -> str | None:
-    try:
-        return _unescape(raw)
-    except _BadText:
-        return None
 
 
 def encode_item(item: Item) -> str:
