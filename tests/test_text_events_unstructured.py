@@ -11,8 +11,6 @@ differences (docs/differences.md):
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +20,10 @@ import pytest
 import nd2
 from builders import Loop, build_nd2, f64, level, text, u32
 from conftest import SAMPLES_DIR
+from jsoncompare import as_json, same
 from nd2.metadata import lite_variant as lv
 from nd2.metadata.text_info import encode_text_info
 from oracles.reference import reference_query
-from oracles.reference_script import to_jsonable
-
-
-def same(a: Any, b: Any) -> bool:
-    """JSON-like equality with NaN == NaN and exact floats."""
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
-        return math.isnan(b)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
-
-
-def ours_json(value: Any) -> Any:
-    return json.loads(json.dumps(to_jsonable(value)))
 
 
 @pytest.fixture
@@ -60,7 +43,7 @@ def test_text_info(nd2_path: Path, ref: dict[str, Any]) -> None:
 @pytest.mark.parametrize("orient", ["records", "list", "dict"])
 def test_events(nd2_path: Path, ref: dict[str, Any], orient: str) -> None:
     with nd2.ND2File(nd2_path) as f:
-        ours = ours_json(f.events(orient=orient))  # type: ignore[arg-type]
+        ours = as_json(f.events(orient=orient))  # type: ignore[arg-type]
     expected = ref[f"events_{orient}"]
     if orient == "list":
         # interrupted acquisitions: the reference's loop-index columns run on to the
@@ -97,7 +80,7 @@ def test_experiment_events_merge_with_frames(tmp_path: Path) -> None:
     ref = reference_query(path, frames=False, metadata=True)
     with nd2.ND2File(path) as f:
         for orient in ("records", "list", "dict"):
-            assert same(ours_json(f.events(orient=orient)), ref[f"events_{orient}"])  # type: ignore[arg-type]
+            assert same(as_json(f.events(orient=orient)), ref[f"events_{orient}"])  # type: ignore[arg-type]
         rows = f.events()
         assert len(rows) == 3 + len(events)
         assert {"Time [s]": 0.0025, "Events": "Flash Phase Parallel - 488 nm"} in rows
@@ -132,7 +115,7 @@ def _drop_scan_area(tree: Any) -> Any:
 
 def test_unstructured_metadata(nd2_path: Path, ref: dict[str, Any]) -> None:
     with nd2.ND2File(nd2_path) as f:
-        ours = ours_json(f.unstructured_metadata())
+        ours = as_json(f.unstructured_metadata())
         xml = f.version < (3, 0)
     expected = ref["unstructured_metadata"]
     if xml:  # XML documents: see test_xml_documents_keep_names
@@ -190,7 +173,7 @@ def test_nested_byte_array_keeps_every_item() -> None:
 def test_custom_data(sample: Path) -> None:
     ref = reference_query(sample, frames=False, metadata=True)["custom_data"]
     with nd2.ND2File(sample) as f:
-        ours = ours_json(f.custom_data)
+        ours = as_json(f.custom_data)
     assert list(ours) == list(ref)
     for key in ("AppInfo_V1_0", "AcqTimeV1_0", "CustomDataV2_0"):
         if key in ref:

@@ -1,26 +1,39 @@
 """The recorded data table: one row per frame, plus one per experiment event.
 
-Frame rows hold the acquisition time (``CustomData|AcqTimesCache!``), the
-sequence and loop indices, the XY position name and Z offset from the
-experiment, and every per-frame value NIS recorded (the tags of
-``CustomDataVar|CustomDataV2_0!`` with their ``CustomData|<ID>!`` arrays, format
-document section 9.12). Event rows (``ImageEventsLV!``, section 9.13) hold a
-time and a description. Rows are ordered by time.
+Frame rows hold the acquisition time (``CustomData|AcqTimesCache!``, format
+document 3.2 and 9.10), the sequence and loop indices, the XY position name and
+Z offset from the experiment, and every per-frame value NIS recorded (the tags
+of ``CustomDataVar|CustomDataV2_0!`` with their ``CustomData|<ID>!`` arrays,
+section 9.12). Event rows (``ImageEventsLV!`` / ``ImageEvents!`` and
+``CustomData|ExperimentEventsV1_0!``, section 9.13, meanings in appendix A.3)
+hold a time and a description. Rows are ordered by time.
+
+The table has one row per frame chunk in the file. A per-frame array shorter
+than that leaves the cells of the later frames empty (an interrupted
+acquisition records fewer values than it planned); the reference reader drops
+those frames' rows or fails instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
+from xml.etree import ElementTree
 
 import numpy as np
 
 from nd2 import structures as s
 from nd2.errors import MetadataError
 from nd2.metadata.experiment import AXIS_LETTERS
-from nd2.metadata.frame_arrays import whole_array
-from nd2.metadata.payload import root_level
+from nd2.metadata.frame_arrays import chunk_name
+from nd2.metadata.payload import (
+    check_structured,
+    decode_to_dict,
+    require_structured,
+    root_level,
+    sniff,
+)
 
 if TYPE_CHECKING:
     from nd2.readers.modern import ModernReader
@@ -28,8 +41,10 @@ if TYPE_CHECKING:
 TAGS_CHUNK = b"CustomDataVar|CustomDataV2_0!"
 EVENTS_CHUNK_V1 = b"CustomData|ExperimentEventsV1_0!"
 TIME = "Time [s]"
+EVENTS = "Events"
 
-#: Event meaning code (``M``) -> description shown when the event has none.
+#: Event meaning code (``M``) -> text shown when the event has no description.
+#: Codes 17-43 (start/end markers of loops and phases) show nothing.
 EVENT_NAMES: dict[int, str] = {
     0: "Unknown",
     1: "Autofocus",
@@ -65,55 +80,141 @@ EVENT_NAMES: dict[int, str] = {
 }
 #: Stimulation type (``S/T``) -> name.
 STIMULATION_NAMES = ("NoStimulation", "Sequential", "Parallel", "Manual", "Begin", "End")
-#: ``Type`` of a custom tag -> dtype of its per-frame array (1 = UTF-16 strings).
+#: ``Type`` of a custom tag -> dtype of its per-frame array (type 1: UTF-16 text).
 TAG_DTYPES = {2: "<i4", 3: "<f8"}
+TAG_TEXT = 1
 
 Orient = Literal["records", "list", "dict"]
+Row = dict[str, Any]
 
 
-# ------------------------------------------------------------------ columns
-def _tags(reader: ModernReader) -> list[Mapping[str, Any]]:
-    """Custom tag descriptions (``ID``, ``Type``, ``Size``, ``Desc``, ``Unit``)."""
-    if TAGS_CHUNK not in reader.chunks.chunk_map:
-        return []
-    root = root_level(reader.decoded_chunk(TAGS_CHUNK))
-    return [tag for tag in root.values() if isinstance(tag, Mapping) and "ID" in tag]
+# ------------------------------------------------------------ per-frame arrays
+def _numbers(reader: ModernReader, name: bytes, dtype: str, limit: int | None) -> list[Any]:
+    """The whole elements of array chunk *name*, at most *limit* of them.
+
+    Only the bytes needed are read; a trailing partial element is ignored.
+    """
+    header = reader.chunks.header(name)
+    size = np.dtype(dtype).itemsize
+    count = header.data_len // size
+    if limit is not None:
+        count = min(count, limit)
+    data = reader.chunks.read(header.data_offset, count * size)
+    return np.frombuffer(data, dtype).tolist()  # type: ignore[no-any-return]
 
 
-def _strings(payload: bytes, count: int) -> list[str]:
-    """*count* equal slots of NUL-terminated UTF-16 text."""
-    if count <= 0:
-        return []
+def _texts(payload: bytes, count: int) -> list[str] | None:
+    """*count* equal slots of NUL-terminated UTF-16 text (None if they are not equal)."""
+    if count <= 0 or len(payload) % count:
+        return None  # slot size unknowable; the reference reader drops such columns too
     slot = len(payload) // count
     out = []
     for i in range(count):
         raw = payload[i * slot : (i + 1) * slot]
-        end = next((j for j in range(0, len(raw) - 1, 2) if raw[j : j + 2] == b"\0\0"), None)
-        out.append(
-            raw[: end if end is not None else len(raw) - len(raw) % 2].decode(
-                "utf-16-le", "replace"
-            )
-        )
+        end = len(raw) - len(raw) % 2
+        for j in range(0, end, 2):
+            if raw[j] == 0 and raw[j + 1] == 0:
+                end = j
+                break
+        out.append(raw[:end].decode("utf-16-le", "replace"))
     return out
 
 
-def _tag_column(reader: ModernReader, tag: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
-    unit = tag.get("Unit") or ""
-    name = f"{tag.get('Desc') or tag['ID']}" + (f" [{unit}]" if unit else "")
-    kind = tag.get("Type")
-    key = str(tag["ID"])
-    if kind == 1:
-        chunk = b"CustomData|" + key.encode() + b"!"
-        if chunk not in reader.chunks.chunk_map:
-            return None
-        return name, _strings(reader.chunks.read_chunk(chunk), int(tag.get("Size", 0)))
-    dtype = TAG_DTYPES.get(kind)  # type: ignore[arg-type]
-    if dtype is None:
+#: runtypes of the tag fields -> conversion (the tag table uses no others).
+_TAG_FIELD_TYPES: dict[str, Callable[[str], Any]] = {
+    "CLxStringW": str,
+    "lx_int32": int,
+    "lx_uint32": int,
+}
+
+
+def _tags_fast(payload: bytes) -> list[Mapping[str, Any]] | None:
+    """The tag table of an XML ``CustomDataV2_0`` read with expat, or None.
+
+    The project's XML decoder records layout for byte-exact re-encoding, which
+    makes it several times slower than expat; the tag table is read with every
+    events table, so its usual shape (wrapper / list / tags of scalars) is read
+    here. Anything else returns None and goes to the full decoder.
+    """
+    try:
+        root = ElementTree.fromstring(payload)
+    except ElementTree.ParseError:
         return None
-    values = whole_array(reader, key, dtype)
-    return None if values is None else (name, values.tolist())
+    lists = list(root) if root.tag == "variant" else [root]
+    if len(lists) != 1:
+        return None
+    tags: dict[str, Mapping[str, Any]] = {}  # a repeated tag name keeps its last value
+    for node in lists[0]:
+        if node.tag == "no_name":
+            return None
+        fields: dict[str, Any] = {}
+        for child in node:
+            convert = _TAG_FIELD_TYPES.get(child.get("runtype", ""))
+            value = child.get("value")
+            if len(child) or convert is None or value is None or child.tag == "no_name":
+                return None
+            try:
+                fields[child.tag] = convert(value)
+            except ValueError:
+                return None
+        tags[node.tag] = fields
+    return [tag for tag in tags.values() if "ID" in tag]
 
 
+def _tags(reader: ModernReader) -> list[Mapping[str, Any]]:
+    """Custom tag descriptions (``ID``, ``Type``, ``Size``, ``Desc``, ``Unit``)."""
+    if TAGS_CHUNK not in reader.chunks.chunk_map:
+        return []
+    payload = reader.chunks.read_chunk(TAGS_CHUNK)
+    check_structured(reader.path, TAGS_CHUNK, payload)
+    if sniff(payload) in ("xml8", "xml16"):
+        fast = _tags_fast(payload)
+        if fast is not None:
+            return fast
+    where = f"{reader.path}: chunk {TAGS_CHUNK.decode()!r}"
+    root = root_level(decode_to_dict(payload, where))
+    return [tag for tag in root.values() if isinstance(tag, Mapping) and "ID" in tag]
+
+
+def _tag_values(reader: ModernReader, tag: Mapping[str, Any]) -> list[Any] | None:
+    """The per-frame values of *tag*, or None when they cannot be had."""
+    name = chunk_name(str(tag["ID"]))
+    if name not in reader.chunks.chunk_map:
+        return None
+    size = tag.get("Size")
+    kind = tag.get("Type")
+    if kind == TAG_TEXT:
+        return _texts(reader.chunks.read_chunk(name), size if isinstance(size, int) else 0)
+    dtype = TAG_DTYPES.get(kind) if isinstance(kind, int) else None
+    if dtype is None:
+        return None  # type 0 ("unknown"): element size unknown
+    limit = size if isinstance(size, int) and size >= 0 else None
+    return _numbers(reader, name, dtype, limit)
+
+
+def tag_columns(reader: ModernReader) -> list[tuple[str, list[Any]]]:
+    """(column name, per-frame values) of every readable custom tag, in tag order.
+
+    The name is ``"<Desc> [<Unit>]"`` (``"<Desc>"`` without a unit). A unitless
+    name already taken by an earlier tag is replaced by the tag's ``ID`` (as the
+    reference reader does); a name with a unit taken again is overwritten.
+    """
+    columns: dict[str, list[Any]] = {}
+    for tag in _tags(reader):
+        values = _tag_values(reader, tag)
+        if values is None:
+            continue
+        desc = str(tag.get("Desc", tag["ID"]))
+        unit = tag.get("Unit") or ""
+        if unit:
+            name = f"{desc} [{unit}]"
+        else:
+            name = desc if desc not in columns else str(tag["ID"])
+        columns[name] = values
+    return list(columns.items())
+
+
+# ---------------------------------------------------------------- frame rows
 def _z_series(loop: s.ZStackLoop) -> list[float]:
     """Offset (µm) of each plane from the home plane."""
     pars = loop.parameters
@@ -121,33 +222,51 @@ def _z_series(loop: s.ZStackLoop) -> list[float]:
     return offsets if pars.bottomToTop else offsets[::-1]
 
 
-def frame_rows(reader: ModernReader) -> list[dict[str, Any]]:
-    """One row per written frame."""
-    count = reader.frame_count()
+def _position_names(loop: s.XYPosLoop) -> list[str]:
+    names = [p.name or "" for p in loop.parameters.points]
+    return names + [""] * (loop.count - len(names))
+
+
+def _loop_extras(loop: s.ExpLoop) -> tuple[str, list[Any]] | None:
+    """The value column a loop adds besides its index, if any."""
+    if isinstance(loop, s.XYPosLoop):
+        return "Position Name", _position_names(loop)
+    if isinstance(loop, s.ZStackLoop):
+        return "Z-Series", _z_series(loop)
+    return None
+
+
+def frame_rows(reader: ModernReader) -> list[Row]:
+    """One row per frame chunk of the file, in sequence order.
+
+    Parameters
+    ----------
+    reader : ModernReader
+        The open file.
+    """
     loops = reader.experiment
-    shape = tuple(loop.count for loop in loops)
-    times = whole_array(reader, "AcqTimesCache", "<f8")
-    tags = [c for c in (_tag_column(reader, t) for t in _tags(reader)) if c is not None]
-    xy = next((lp for lp in loops if isinstance(lp, s.XYPosLoop)), None)
-    z = next((lp for lp in loops if isinstance(lp, s.ZStackLoop)), None)
-    z_offsets = _z_series(z) if z is not None else []
+    counts = [loop.count for loop in loops]
+    planned = math.prod(counts) if loops else 0
+    index_names = [f"{AXIS_LETTERS[loop.type]} Index" for loop in loops]
+    extras = [(i, extra) for i, loop in enumerate(loops) if (extra := _loop_extras(loop))]
+    times: list[float] = []
+    if chunk_name("AcqTimesCache") in reader.chunks.chunk_map:
+        times = [ms / 1000 for ms in _numbers(reader, chunk_name("AcqTimesCache"), "<f8", None)]
+    tags = tag_columns(reader)
     rows = []
-    for index in range(count):
-        row: dict[str, Any] = {}
-        if times is not None and index < len(times):
-            row[TIME] = float(times[index]) / 1000
+    for index in range(reader.frame_count()):
+        row: Row = {}
+        if index < len(times):
+            row[TIME] = times[index]
         row["Index"] = index
-        coords: dict[str, int] = {}
-        if shape and index < math.prod(shape):
-            for loop, c in zip(loops, np.unravel_index(index, shape)):
-                coords[loop.type] = int(c)
-                row[f"{AXIS_LETTERS[loop.type]} Index"] = int(c)
-        if xy is not None and "XYPosLoop" in coords:
-            points = xy.parameters.points
-            p = coords["XYPosLoop"]
-            row["Position Name"] = (points[p].name or "") if p < len(points) else ""
-        if z is not None and "ZStackLoop" in coords:
-            row["Z-Series"] = z_offsets[coords["ZStackLoop"]]
+        if index < planned:
+            coords = [0] * len(counts)
+            rest = index
+            for axis in range(len(counts) - 1, -1, -1):
+                rest, coords[axis] = divmod(rest, counts[axis])
+            row.update(zip(index_names, coords))
+            for axis, (name, values) in extras:
+                row[name] = values[coords[axis]]
         for name, values in tags:
             if index < len(values):
                 row[name] = values[index]
@@ -155,52 +274,100 @@ def frame_rows(reader: ModernReader) -> list[dict[str, Any]]:
     return rows
 
 
-# ------------------------------------------------------------------ events
-def _event_list(reader: ModernReader) -> list[Mapping[str, Any]]:
-    record = reader.raw("events")
-    if not record and EVENTS_CHUNK_V1 in reader.chunks.chunk_map:
-        record = root_level(reader.decoded_chunk(EVENTS_CHUNK_V1))
-    events = record.get("pEvents") if isinstance(record, Mapping) else None
-    if not isinstance(events, Mapping):
-        return []
-    return [e for e in events.values() if isinstance(e, Mapping)]
+# --------------------------------------------------------------- event rows
+def _event_sources(reader: ModernReader) -> list[tuple[bytes, Mapping[str, Any]]]:
+    """(chunk name, ``RLxExperimentRecord`` root) of every events chunk of the file."""
+    sources: list[tuple[bytes, Mapping[str, Any]]] = []
+    name = reader.chunk_name("events")
+    if name is not None:
+        require_structured(reader, name)
+        sources.append((name, reader.raw("events")))
+    if EVENTS_CHUNK_V1 in reader.chunks.chunk_map:
+        require_structured(reader, EVENTS_CHUNK_V1)
+        sources.append((EVENTS_CHUNK_V1, root_level(reader.decoded_chunk(EVENTS_CHUNK_V1))))
+    return sources
 
 
 def describe_event(event: Mapping[str, Any]) -> str:
-    """The text of an event: its description (or meaning) and its stimulation."""
-    meaning = event.get("M", 0)
-    text = event.get("D") or EVENT_NAMES.get(meaning, "" if 17 <= meaning <= 43 else "Unknown")
+    """The text of an event: its description (or meaning) and its stimulation.
+
+    Parameters
+    ----------
+    event : Mapping
+        One item of ``pEvents`` (keys ``T``, ``M``, ``D``, ``S`` ...; the long
+        names ``eMeaning`` and ``wsDescription`` of older files work too).
+    """
+    meaning = event.get("M", event.get("eMeaning", 0))
+    if not isinstance(meaning, int):
+        meaning = -1
+    default = "" if 17 <= meaning <= 43 else "Unknown"
+    text = event.get("D", event.get("wsDescription")) or EVENT_NAMES.get(meaning, default)
     stim = event.get("S")
-    if isinstance(stim, Mapping):
+    if isinstance(stim, Mapping) and stim:
         kind = stim.get("T", 0)
-        name = STIMULATION_NAMES[kind] if 0 <= kind < len(STIMULATION_NAMES) else str(kind)
-        text = f"{text} Phase {name}"
+        ok = isinstance(kind, int) and 0 <= kind < len(STIMULATION_NAMES)
+        text = f"{text} Phase {STIMULATION_NAMES[kind] if ok else kind}"
         if stim.get("D"):
             text += f" - {stim['D']}"
     return str(text)
 
 
-def event_rows(reader: ModernReader) -> list[dict[str, Any]]:
-    """One row per experiment event."""
+def event_rows(reader: ModernReader) -> list[Row]:
+    """One row per experiment event, in the order the file lists them.
+
+    Parameters
+    ----------
+    reader : ModernReader
+        The open file.
+    """
     rows = []
-    for event in _event_list(reader):
-        time = event.get("T")
-        if not isinstance(time, int | float):
-            raise MetadataError(f"{reader.path}: experiment event without a time: {event!r}")
-        rows.append({TIME: float(time) / 1000, "Events": describe_event(event)})
+    for name, record in _event_sources(reader):
+        events = record.get("pEvents", record.get("pFirstEvent"))
+        if not isinstance(events, Mapping):
+            continue
+        for event in events.values():
+            if not isinstance(event, Mapping):
+                continue
+            # no time at all: 0, as the reference reader shows it
+            time = event.get("T", event.get("dTime", 0.0))
+            if isinstance(time, bool) or not isinstance(time, int | float):
+                raise MetadataError(
+                    f"{reader.path}: chunk {name.decode('latin-1')!r}: event time {time!r} "
+                    "is not a number"
+                )
+            rows.append({TIME: time / 1000, EVENTS: describe_event(event)})
     return rows
 
 
-# ------------------------------------------------------------------ table
-def _table(reader: ModernReader) -> list[dict[str, Any]]:
-    frames = frame_rows(reader)
-    extra = event_rows(reader)
-    if not extra:
-        return frames
-    # merge by time; frames without a time keep their place, events go last
-    rows = [(row.get(TIME, math.inf), 0, i, row) for i, row in enumerate(frames)]
-    rows += [(row[TIME], 1, i, row) for i, row in enumerate(extra)]
-    return [row for *_, row in sorted(rows, key=lambda r: r[:3])]
+# -------------------------------------------------------------------- table
+def _sorted(frames: list[Row], extra: list[Row]) -> list[Row]:
+    """Frame and event rows by time; stable, so frames come first on ties.
+
+    A frame without a time sorts with the frame before it (0 for the first), so
+    frames keep their order; with no times at all that is the reference reader's
+    order (time 0). NaN times stay where they are, as in the reference reader.
+    """
+    keyed: list[tuple[float, Row]] = []
+    last = 0.0
+    for row in frames:
+        time = row.get(TIME)
+        if isinstance(time, int | float):
+            last = time
+        keyed.append((last, row))
+    keyed += [(row[TIME], row) for row in extra]
+    keyed.sort(key=lambda pair: pair[0])
+    return [row for _, row in keyed]
+
+
+def table(reader: ModernReader) -> list[Row]:
+    """Frame and event rows sorted by time, built once per file.
+
+    Parameters
+    ----------
+    reader : ModernReader
+        The open file.
+    """
+    return reader._cached("events_table", lambda: _sorted(frame_rows(reader), event_rows(reader)))
 
 
 def events(
@@ -214,15 +381,23 @@ def events(
         The open file.
     orient : {'records', 'list', 'dict'}
         ``records``: a list of rows (each with only its own columns); ``list``:
-        column -> values; ``dict``: column -> {row -> value}.
+        column -> values; ``dict``: column -> {row -> value}. Columns appear in
+        the order of their first non-empty cell.
     null_value : Any
         Value of the cells a row does not have (``list`` and ``dict``).
+
+    Raises
+    ------
+    ValueError
+        Unknown *orient*.
+    MetadataError
+        An events, tags or per-frame chunk is damaged.
     """
     if orient not in ("records", "list", "dict"):
-        raise ValueError(f"orient must be 'records', 'list' or 'dict', not {orient!r}")
-    rows = reader._cached("events_table", lambda: _table(reader))
+        raise ValueError(f"orient must be one of 'records', 'dict', or 'list', not {orient!r}")
+    rows = table(reader)
     if orient == "records":
-        return [dict(row) for row in rows]
+        return [dict(row) for row in rows]  # copies: the cached rows stay intact
     columns = list(dict.fromkeys(key for row in rows for key in row))
     if orient == "list":
         return {col: [row.get(col, null_value) for row in rows] for col in columns}

@@ -102,7 +102,7 @@ class LiteView(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """A plain (recursive) dict copy, as :func:`lite_variant.to_dict` gives."""
-        return {k: _plain(v) for k, v in self._items().items()}
+        return {k: plain(v) for k, v in self._items().items()}
 
     # decoding ---------------------------------------------------------------
     def _fail(self, pos: int, problem: str) -> MetadataError:
@@ -227,12 +227,14 @@ class LiteView(Mapping[str, Any]):
             raise self._fail(start, f"invalid UTF-16 text ({exc.reason})") from None
 
 
-def _plain(value: Any) -> Any:
-    """Views become dicts (recursively)."""
+def plain(value: Any) -> Any:
+    """Views (and mappings) become plain dicts, recursively."""
     if isinstance(value, LiteView):
         return value.to_dict()
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 

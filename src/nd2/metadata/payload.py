@@ -8,9 +8,13 @@ code 1-11 Lite variant; anything else is raw data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from nd2.errors import MetadataError
 from nd2.metadata import lite_variant, lite_view, xml_variant
+
+if TYPE_CHECKING:
+    from nd2.readers.modern import ModernReader
 
 Encoding = Literal["lv", "lv0z", "xml8", "xml16", "raw"]
 
@@ -57,3 +61,45 @@ def root_level(decoded: Any) -> Mapping[str, Any]:
         if isinstance(value, Mapping):
             return value
     return decoded if isinstance(decoded, Mapping) else {}
+
+
+#: Enough leading bytes to tell the payload encodings apart (``LV0Z`` is longest).
+_SNIFF_BYTES = 4
+
+
+def check_structured(path: object, name: bytes, head: bytes) -> None:
+    """Raise MetadataError if *head*, the start of chunk *name*, is not LV or XML.
+
+    An empty payload passes (it means "nothing").
+
+    Parameters
+    ----------
+    path : path-like
+        The file, for the message.
+    name : bytes
+        The chunk, for the message.
+    head : bytes
+        The payload or its first bytes (4 are enough).
+    """
+    if head and sniff(head[:_SNIFF_BYTES]) == "raw":
+        raise MetadataError(
+            f"{path}: chunk {name.decode('latin-1')!r} is neither Lite variant nor "
+            f"XML metadata (starts with {head[:_SNIFF_BYTES]!r})"
+        )
+
+
+def require_structured(reader: ModernReader, name: bytes) -> None:
+    """Raise MetadataError if chunk *name* is neither Lite variant nor XML metadata.
+
+    Only the first bytes are read.
+
+    Parameters
+    ----------
+    reader : ModernReader
+        The open file.
+    name : bytes
+        A chunk present in the chunk map.
+    """
+    header = reader.chunks.header(name)
+    head = reader.chunks.read(header.data_offset, min(_SNIFF_BYTES, header.data_len))
+    check_structured(reader.path, name, head)

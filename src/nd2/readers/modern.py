@@ -96,9 +96,16 @@ class ModernReader:
         return None
 
     def decoded_chunk(self, name: bytes, strip_prefix: bool = False) -> Any:
-        """Decode a metadata chunk (LV or XML, sniffed) into dicts."""
-        where = f"{self.path}: chunk {name.decode('latin-1')!r}"
-        return decode_to_dict(self.chunks.read_chunk(name), where, strip_prefix)
+        """Decode a metadata chunk (LV or XML, sniffed) into dicts, once (cached).
+
+        Callers share the result and must not modify it.
+        """
+
+        def compute() -> Any:
+            where = f"{self.path}: chunk {name.decode('latin-1')!r}"
+            return decode_to_dict(self.chunks.read_chunk(name), where, strip_prefix)
+
+        return self._cached(f"decoded:{name.decode('latin-1')}:{strip_prefix}", compute)
 
     def raw(self, logical: str) -> Mapping[str, Any]:
         """The root level of a main metadata chunk as a mapping ({} if absent).
