@@ -1,4 +1,4 @@
-"""text_info, events (recorded data table), custom_data and unstructured_metadata.
+"""text_info, events (recorded data table) and custom_data's zero values.
 
 Compared with the reference on every sample and built file. Documented
 differences (docs/differences.md):
@@ -102,82 +102,6 @@ def test_unknown_event_meaning(tmp_path: Path) -> None:
     assert "ValueError" in ref["events_records"]["__error__"]
     with nd2.ND2File(path) as f:
         assert f.events()[-1] == {"Time [s]": 0.005, "Events": "Unknown"}
-
-
-def _drop_scan_area(tree: Any) -> Any:
-    """Remove nested ``ScanArea`` documents (see module docstring)."""
-    if isinstance(tree, dict):
-        return {k: _drop_scan_area(v) for k, v in tree.items() if k != "ScanArea"}
-    if isinstance(tree, list):
-        return [_drop_scan_area(v) for v in tree]
-    return tree
-
-
-def test_unstructured_metadata(nd2_path: Path, ref: dict[str, Any]) -> None:
-    with nd2.ND2File(nd2_path) as f:
-        ours = as_json(f.unstructured_metadata())
-        xml = f.version < (3, 0)
-    expected = ref["unstructured_metadata"]
-    if xml:  # XML documents: see test_xml_documents_keep_names
-        assert list(ours) == list(expected)
-        return
-    assert same(_drop_scan_area(ours), _drop_scan_area(expected))
-
-
-def test_xml_documents_keep_names(built_dir: Path) -> None:
-    """XML ``dWavelength`` stays ``Wavelength``; the reference renames it ``i0000000001``."""
-    path = built_dir / "xml_v21.nd2"
-    ref = reference_query(path, frames=False, metadata=True)["unstructured_metadata"]
-    point = [
-        "PicturePlanes",
-        "PlaneNew",
-        "0",
-        "FluorescentProbe",
-        "EmissionSpectrum",
-        "Point",
-        "Point0",
-    ]
-    node = ref["ImageMetadataSeq|0"]["SLxPictureMetadata"]
-    for key in point:
-        node = node[key]
-    assert node["i0000000001"] == 500.0
-    with nd2.ND2File(path) as f:
-        ours = f.unstructured_metadata()["ImageMetadataSeq|0"]["SLxPictureMetadata"]
-    for key in point:
-        ours = ours[key]
-    assert ours["Wavelength"] == 500.0
-
-
-def test_unstructured_include_exclude() -> None:
-    with nd2.ND2File(SAMPLES_DIR / "dims_z5t3c2y32x32.nd2") as f:
-        everything = f.unstructured_metadata(strip_prefix=False)
-        assert "uiWidth" in everything["ImageAttributesLV"]["SLxImageAttributes"]
-        only = f.unstructured_metadata(include={"ImageAttributesLV"})
-        assert list(only) == ["ImageAttributesLV"]
-        rest = f.unstructured_metadata(exclude={"ImageAttributesLV"})
-        assert "ImageAttributesLV" not in rest and len(rest) == len(everything) - 1
-
-
-def test_nested_byte_array_keeps_every_item() -> None:
-    path = SAMPLES_DIR / "161221-di4ANE-LAT-001.nd2"
-    ref = reference_query(path, frames=False, metadata=True)["unstructured_metadata"]
-    planes = ref["ImageMetadataSeqLV|0"]["SLxPictureMetadata"]["PicturePlanes"]
-    assert planes["SampleSetting"]["0"]["ScanArea"] == {"Zoom": 1.0}
-    with nd2.ND2File(path) as f:
-        ours = f.unstructured_metadata()["ImageMetadataSeqLV|0"]["SLxPictureMetadata"]
-    scan = ours["PicturePlanes"]["SampleSetting"]["0"]["ScanArea"]
-    assert scan["Zoom"] == 1.0 and scan["IsCrop"] is False and len(scan) == 11
-
-
-@pytest.mark.parametrize("sample", sorted(SAMPLES_DIR.glob("*.nd2")), ids=lambda p: p.name)
-def test_custom_data(sample: Path) -> None:
-    ref = reference_query(sample, frames=False, metadata=True)["custom_data"]
-    with nd2.ND2File(sample) as f:
-        ours = as_json(f.custom_data)
-    assert list(ours) == list(ref)
-    for key in ("AppInfo_V1_0", "AcqTimeV1_0", "CustomDataV2_0"):
-        if key in ref:
-            assert same(ours[key], ref[key]), key
 
 
 def test_custom_data_keeps_zero_values() -> None:

@@ -38,6 +38,8 @@ _FORMATS: dict[int, struct.Struct] = {
 _U64 = struct.Struct("<Q")
 #: Decoded item names by their UTF-16 bytes.
 _NAMES: dict[bytes, str] = {}
+#: Names without their Hungarian prefix, by name (bounded by the size of _NAMES).
+_STRIPPED: dict[str, str] = {}
 _LEVEL_HEAD = struct.Struct("<IQ")
 
 
@@ -135,7 +137,12 @@ class LiteView(Mapping[str, Any]):
                     name = self._text(start + 2, pos - 2, start)
                     if len(_NAMES) < 100_000:
                         _NAMES[raw] = name
-                key = strip_name(name) if self._strip else name
+                if self._strip:
+                    key = _STRIPPED.get(name)
+                    if key is None:
+                        key = _STRIPPED[name] = strip_name(name)
+                else:
+                    key = name
 
             else:
                 name = key = ""
@@ -229,12 +236,15 @@ class LiteView(Mapping[str, Any]):
 
 def plain(value: Any) -> Any:
     """Views (and mappings) become plain dicts, recursively."""
-    if isinstance(value, LiteView):
+    kind = type(value)  # exact type checks: this runs once per value of a document
+    if kind is LiteView:
         return value.to_dict()
+    if kind is dict:
+        return {k: plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
     return value
 
 

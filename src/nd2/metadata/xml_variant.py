@@ -49,7 +49,7 @@ DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 DECLARATION_UTF16 = '<?xml version="1.0" encoding="UTF-16"?>'
 MAX_DEPTH = 64
 
-_RUNTYPE_KIND = {
+RUNTYPE_KIND = {
     "bool": BOOL,
     "lx_int32": INT32,
     "lx_uint32": UINT32,
@@ -61,7 +61,7 @@ _RUNTYPE_KIND = {
     "CLxByteArray": BYTEARRAY,
     "unknown": UNKNOWN,
 }
-_KIND_RUNTYPE = {kind: name for name, kind in _RUNTYPE_KIND.items()}
+_KIND_RUNTYPE = {kind: name for name, kind in RUNTYPE_KIND.items()}
 _INTEGER_KINDS = (INT32, UINT32, INT64, UINT64)
 
 # XML 1.0 names and the pieces of markup, as written (whitespace is [ \t\r\n] only)
@@ -196,7 +196,7 @@ def _unescape(raw: str) -> str:
     return "".join(out)
 
 
-def _scalar(kind: int, text: str) -> Any:
+def scalar_value(kind: int, text: str) -> Any:
     """The value of a scalar element of type *kind* from its ``value`` text."""
     try:
         if kind == BOOL:
@@ -352,11 +352,11 @@ class _Parser:
         # an element with neither runtype nor value (plain XML) is an empty container
         bare = bool(children) or "value" not in values
         runtype = values.get("runtype", LIST_RUNTYPE if bare else "unknown")
-        kind = _RUNTYPE_KIND.get(runtype)
+        kind = RUNTYPE_KIND.get(runtype)
         if kind is None or children:
             return Item(LEVEL, name, XmlLevel(children, runtype=runtype))
         try:
-            return Item(kind, name, _scalar(kind, values.get("value", "")))
+            return Item(kind, name, scalar_value(kind, values.get("value", "")))
         except _BadText as exc:
             raise MetadataError(
                 f"{self.where}: XML element <{tag}> at character {pos} has a {exc}"
@@ -460,7 +460,7 @@ def _escape(text: str, quote: str = '"') -> str:
 def _raw_holds(kind: int, raw: str, value: Any) -> bool:
     """Whether the value text *raw* as written still reads back as *value*."""
     try:
-        written = _scalar(kind, _unescape(raw))
+        written = scalar_value(kind, _unescape(raw))
     except _BadText:
         return False
     if kind in (DOUBLE, FLOAT):  # compare bits: -0.0 and NaN count
@@ -488,7 +488,7 @@ def _emit(item: Item, fmt: ElementFormat | None, out: list[str], wrapper: bool =
         level = value if isinstance(value, Level) else Level(list(value))
         runtype = getattr(level, "runtype", LIST_RUNTYPE)
         children = level.items
-        if not children and runtype in _RUNTYPE_KIND and not wrapper:
+        if not children and runtype in RUNTYPE_KIND and not wrapper:
             raise ValueError(f"empty container {item.name!r} cannot have runtype {runtype!r}")
     else:
         found = _KIND_RUNTYPE.get(kind)
