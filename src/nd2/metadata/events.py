@@ -17,23 +17,19 @@ those frames' rows or fails instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
-from xml.etree import ElementTree
-
-import numpy as np
 
 from nd2 import structures as s
 from nd2.errors import MetadataError
 from nd2.metadata.experiment import AXIS_LETTERS
-from nd2.metadata.frame_arrays import chunk_name
+from nd2.metadata.frame_arrays import chunk_name, whole_values
 from nd2.metadata.payload import (
     check_structured,
-    decode_to_dict,
     require_structured,
     root_level,
-    sniff,
 )
+from nd2.metadata.unstructured import decode_document
 
 if TYPE_CHECKING:
     from nd2.readers.modern import ModernReader
@@ -89,20 +85,6 @@ Row = dict[str, Any]
 
 
 # ------------------------------------------------------------ per-frame arrays
-def _numbers(reader: ModernReader, name: bytes, dtype: str, limit: int | None) -> list[Any]:
-    """The whole elements of array chunk *name*, at most *limit* of them.
-
-    Only the bytes needed are read; a trailing partial element is ignored.
-    """
-    header = reader.chunks.header(name)
-    size = np.dtype(dtype).itemsize
-    count = header.data_len // size
-    if limit is not None:
-        count = min(count, limit)
-    data = reader.chunks.read(header.data_offset, count * size)
-    return np.frombuffer(data, dtype).tolist()  # type: ignore[no-any-return]
-
-
 def _texts(payload: bytes, count: int) -> list[str] | None:
     """*count* equal slots of NUL-terminated UTF-16 text (None if they are not equal)."""
     if count <= 0 or len(payload) % count:
@@ -120,59 +102,15 @@ def _texts(payload: bytes, count: int) -> list[str] | None:
     return out
 
 
-#: runtypes of the tag fields -> conversion (the tag table uses no others).
-_TAG_FIELD_TYPES: dict[str, Callable[[str], Any]] = {
-    "CLxStringW": str,
-    "lx_int32": int,
-    "lx_uint32": int,
-}
-
-
-def _tags_fast(payload: bytes) -> list[Mapping[str, Any]] | None:
-    """The tag table of an XML ``CustomDataV2_0`` read with expat, or None.
-
-    The project's XML decoder records layout for byte-exact re-encoding, which
-    makes it several times slower than expat; the tag table is read with every
-    events table, so its usual shape (wrapper / list / tags of scalars) is read
-    here. Anything else returns None and goes to the full decoder.
-    """
-    try:
-        root = ElementTree.fromstring(payload)
-    except ElementTree.ParseError:
-        return None
-    lists = list(root) if root.tag == "variant" else [root]
-    if len(lists) != 1:
-        return None
-    tags: dict[str, Mapping[str, Any]] = {}  # a repeated tag name keeps its last value
-    for node in lists[0]:
-        if node.tag == "no_name":
-            return None
-        fields: dict[str, Any] = {}
-        for child in node:
-            convert = _TAG_FIELD_TYPES.get(child.get("runtype", ""))
-            value = child.get("value")
-            if len(child) or convert is None or value is None or child.tag == "no_name":
-                return None
-            try:
-                fields[child.tag] = convert(value)
-            except ValueError:
-                return None
-        tags[node.tag] = fields
-    return [tag for tag in tags.values() if "ID" in tag]
-
-
 def _tags(reader: ModernReader) -> list[Mapping[str, Any]]:
     """Custom tag descriptions (``ID``, ``Type``, ``Size``, ``Desc``, ``Unit``)."""
     if TAGS_CHUNK not in reader.chunks.chunk_map:
         return []
     payload = reader.chunks.read_chunk(TAGS_CHUNK)
     check_structured(reader.path, TAGS_CHUNK, payload)
-    if sniff(payload) in ("xml8", "xml16"):
-        fast = _tags_fast(payload)
-        if fast is not None:
-            return fast
     where = f"{reader.path}: chunk {TAGS_CHUNK.decode()!r}"
-    root = root_level(decode_to_dict(payload, where))
+    # the generic presentation (with its expat fast path); damage raises here
+    root = root_level(decode_document(payload, where, strip_prefix=False))
     return [tag for tag in root.values() if isinstance(tag, Mapping) and "ID" in tag]
 
 
@@ -189,7 +127,7 @@ def _tag_values(reader: ModernReader, tag: Mapping[str, Any]) -> list[Any] | Non
     if dtype is None:
         return None  # type 0 ("unknown"): element size unknown
     limit = size if isinstance(size, int) and size >= 0 else None
-    return _numbers(reader, name, dtype, limit)
+    return whole_values(reader, name, dtype, limit)
 
 
 def tag_columns(reader: ModernReader) -> list[tuple[str, list[Any]]]:
@@ -251,7 +189,9 @@ def frame_rows(reader: ModernReader) -> list[Row]:
     extras = [(i, extra) for i, loop in enumerate(loops) if (extra := _loop_extras(loop))]
     times: list[float] = []
     if chunk_name("AcqTimesCache") in reader.chunks.chunk_map:
-        times = [ms / 1000 for ms in _numbers(reader, chunk_name("AcqTimesCache"), "<f8", None)]
+        times = [
+            ms / 1000 for ms in whole_values(reader, chunk_name("AcqTimesCache"), "<f8", None)
+        ]
     tags = tag_columns(reader)
     rows = []
     for index in range(reader.frame_count()):

@@ -8,11 +8,9 @@ with a partial read of the chunk, so asking for one frame costs a few bytes.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from nd2.errors import MetadataError
 
 if TYPE_CHECKING:
     from nd2.readers.modern import ModernReader
@@ -51,16 +49,17 @@ def value_at(reader: ModernReader, key: str, index: int, fmt: struct.Struct) -> 
     return value  # type: ignore[no-any-return]
 
 
-def whole_array(reader: ModernReader, key: str, dtype: str) -> np.ndarray | None:
-    """The whole per-frame array *key* (read-only), or None if it is not recorded."""
-    name = chunk_name(key)
-    if name not in reader.chunks.chunk_map:
-        return None
-    payload = reader.chunks.read_chunk(name)
+def whole_values(
+    reader: ModernReader, name: bytes, dtype: str, limit: int | None = None
+) -> list[Any]:
+    """The whole elements of per-frame array chunk *name*, at most *limit* of them.
+
+    Only the bytes needed are read; a trailing partial element is ignored.
+    """
+    header = reader.chunks.header(name)
     size = np.dtype(dtype).itemsize
-    if len(payload) % size:
-        raise MetadataError(
-            f"{reader.path}: chunk {name.decode('latin-1')!r} holds {len(payload)} bytes, "
-            f"not a whole number of {size}-byte values"
-        )
-    return np.frombuffer(payload, dtype)
+    count = header.data_len // size
+    if limit is not None:
+        count = min(count, limit)
+    data = reader.chunks.read(header.data_offset, count * size)
+    return np.frombuffer(data, dtype).tolist()  # type: ignore[no-any-return]

@@ -215,7 +215,14 @@ def _plain_copy(value: Any) -> Any:
     return value
 
 
-def _decode_chunk(payload: bytes, where: str, strip_prefix: bool) -> Any:
+def decode_document(payload: bytes, where: str, strip_prefix: bool) -> Any:
+    """An LV or XML payload as dicts ({} if empty, the bytes if neither).
+
+    Raises
+    ------
+    MetadataError
+        If the payload is damaged; the message names *where*.
+    """
     if not payload:
         return {}
     kind = sniff(payload)
@@ -251,7 +258,7 @@ def present_chunk(reader: ModernReader, name: bytes, strip_prefix: bool) -> Any:
         except ChunkError as exc:
             return Damaged(None, f"{where} cannot be read ({exc}); left out")
         try:
-            return _decode_chunk(payload, where, strip_prefix)
+            return decode_document(payload, where, strip_prefix)
         except MetadataError as exc:
             return Damaged(payload, f"{exc}; shown as raw bytes")
 
