@@ -188,11 +188,8 @@ def objective_magnification(pic: Mapping[str, Any], reader: ModernReader) -> flo
     return None
 
 
-def _z_loop(reader: ModernReader) -> tuple[int, s.ZStackLoop] | None:
-    for axis, loop in enumerate(reader.experiment):
-        if isinstance(loop, s.ZStackLoop):
-            return axis, loop
-    return None
+def _z_loop(reader: ModernReader) -> s.ZStackLoop | None:
+    return next((lp for lp in reader.experiment if isinstance(lp, s.ZStackLoop)), None)
 
 
 def pixel_to_stage(
@@ -236,8 +233,8 @@ def _build_metadata(reader: ModernReader) -> s.Metadata:
     z_loop = _z_loop(reader)
     calibrated = bool(pic.get("bCalibrated", False))
     xy_cal = _positive(pic.get("dCalibration")) if calibrated else None
-    z_cal = abs(z_loop[1].parameters.stepUm) if z_loop else 0.0
-    volume_z = z_loop[1].count if z_loop else 1
+    z_cal = abs(z_loop.parameters.stepUm) if z_loop else 0.0
+    volume_z = z_loop.count if z_loop else 1
 
     loops: s.LoopIndices | None = None
     if reader.experiment:
