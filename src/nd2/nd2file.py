@@ -398,7 +398,7 @@ class ND2File:
         layout = reader.layout
         # Copy frames as stored (Y, X, C, S): contiguous copies are the fastest;
         # the result is then a transposed view, shaped as the user expects.
-        stored = (layout.height, layout.width, layout.channels, layout.components_per_channel)
+        stored = layout.stored_shape
         out = np.empty((flat.size, *stored), self.dtype)
         written = reader.frame_count()
         for i, seq in enumerate(flat.tolist()):

@@ -50,6 +50,11 @@ class FrameLayout:
             shape = (*shape, self.components_per_channel)
         return shape
 
+    @property
+    def stored_shape(self) -> tuple[int, int, int, int]:
+        """Shape of a block as stored: ``(Y, X, C, S)``."""
+        return (self.height, self.width, self.channels, self.components_per_channel)
+
     @cached_property
     def stored_strides(self) -> tuple[int, int, int, int]:
         """Byte strides of the stored ``(Y, X, C, S)`` layout of an uncompressed block."""
@@ -108,17 +113,8 @@ def block_to_interleaved(
         raise ChunkError(
             f"{where}: pixel data is {len(block)} bytes, expected {layout.block_size}"
         )
-    itemsize = layout.dtype.itemsize
     stored: np.ndarray = np.ndarray(
-        shape=(layout.height, layout.width, layout.channels, layout.components_per_channel),
-        dtype=layout.dtype,
-        buffer=block,
-        strides=(
-            layout.width_bytes,
-            layout.components * itemsize,
-            layout.components_per_channel * itemsize,
-            itemsize,
-        ),
+        layout.stored_shape, layout.dtype, block, 0, layout.stored_strides
     )
     return stored
 

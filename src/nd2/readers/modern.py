@@ -252,29 +252,25 @@ class ModernReader:
     def read_interleaved(self, index: int) -> np.ndarray:
         """Frame *index* as stored, shape ``(Y, X, C, S)`` (a view when uncompressed)."""
         layout = self.layout
+        whole = self.chunks.array
+        if layout.compression is None and whole is not None:
+            # No copy: a view on ChunkFile.array keeps the map alive while it exists.
+            start = self._pixel_offset(index, layout)
+            stored: np.ndarray = np.ndarray(
+                layout.stored_shape, layout.dtype, whole, start, layout.stored_strides
+            )
+            return stored
         offset, length = self._frame_range(index)
         where = f"{self.path}: frame {index}"
         if length < TIMESTAMP.size:
             raise ChunkError(f"{where}: chunk is too short to hold a timestamp")
-        start = offset + TIMESTAMP.size
-        size = length - TIMESTAMP.size
-        if layout.compression is None:
-            if size < layout.block_size:
-                raise ChunkError(
-                    f"{where}: holds {size} bytes of pixels, expected {layout.block_size}"
-                )
-            size = layout.block_size
+        start, size = offset + TIMESTAMP.size, length - TIMESTAMP.size
+        if layout.compression is None:  # the file could not be memory-mapped
+            start = self._pixel_offset(index, layout)
+            return block_to_interleaved(self.chunks.read(start, layout.block_size), layout, where)
         buffer = self.chunks.buffer
         if buffer is None:
             return block_to_interleaved(self.chunks.read(start, size), layout, where)
-        if layout.compression is None:
-            # No copy: a view on ChunkFile.array keeps the map alive while it exists.
-            whole = self.chunks.array
-            assert whole is not None
-            shape = (layout.height, layout.width, layout.channels, layout.components_per_channel)
-            strides = layout.stored_strides
-            stored: np.ndarray = np.ndarray(shape, layout.dtype, whole, start, strides)
-            return stored
         block = memoryview(buffer)[start : start + size]
         try:
             return block_to_interleaved(block, layout, where)
