@@ -206,15 +206,6 @@ def present_lite(payload: bytes, where: str, strip_prefix: bool) -> dict[str, An
 
 
 # ------------------------------------------------------------------ chunks
-def _plain_copy(value: Any) -> Any:
-    """A copy of the dict/list structure, so callers cannot alter the cache."""
-    if isinstance(value, dict):
-        return {k: _plain_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain_copy(v) for v in value]
-    return value
-
-
 def decode_document(payload: bytes, where: str, strip_prefix: bool) -> Any:
     """An LV or XML payload as dicts ({} if empty, the bytes if neither).
 
@@ -281,7 +272,7 @@ def _collect(
             if value.payload is None:
                 continue
             value = value.payload
-        out[key] = _plain_copy(value) if copy else value
+        out[key] = lite_view.plain(value) if copy else value
     return out
 
 
