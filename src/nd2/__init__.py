@@ -14,22 +14,31 @@ __all__ = [
     "BinaryLayers",
     "ND2Error",
     "ND2File",
+    "ND2Writer",
     "imread",
+    "imwrite",
     "is_legacy",
     "is_supported_file",
+    "rescue_nd2",
     "structures",
 ]
 
 if TYPE_CHECKING:
     from nd2 import structures
     from nd2.nd2file import ND2File, imread
+    from nd2.rescue import rescue_nd2
     from nd2.structures import BinaryLayer, BinaryLayers
+    from nd2.writer import ND2Writer, imwrite
 
 
 def __getattr__(name: str) -> Any:
     # keep `import nd2` cheap: the reader (and NumPy) load on first use
     if name in ("ND2File", "imread"):
         return getattr(importlib.import_module("nd2.nd2file"), name)
+    if name in ("ND2Writer", "imwrite"):
+        return getattr(importlib.import_module("nd2.writer"), name)
+    if name == "rescue_nd2":
+        return importlib.import_module("nd2.rescue").rescue_nd2
     if name in ("BinaryLayer", "BinaryLayers"):
         return getattr(importlib.import_module("nd2.structures"), name)
     if name == "structures":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -411,6 +411,48 @@ class ND2File:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         data: np.ndarray = self.asarray()
         return data if dtype is None else data.astype(dtype, copy=False)
+
+    # ---------------------------------------------------------------- writing
+    def write_nd2(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        compression: Literal["zlib"] | None = None,
+        compression_level: int = 1,
+        positions: Sequence[int] | None = None,
+        progress: bool = False,
+    ) -> Path:
+        """Re-write this file as a new ND2 file, keeping every metadata chunk.
+
+        Parameters
+        ----------
+        dest : str or Path
+            The new file (written beside it first, then renamed into place).
+        compression : {None, "zlib"}
+            Frame compression of the copy (lossless either way).
+        compression_level : int
+            zlib level, 1 (fast) to 9 (small).
+        positions : sequence of int, optional
+            Keep only these XY positions (indices along ``P``); the experiment,
+            per-frame arrays and other metadata are adjusted to match.
+        progress : bool
+            Show a progress bar (needs the ``tqdm`` extra).
+
+        Returns
+        -------
+        Path
+            The path of the written file.
+        """
+        from nd2.rewrite import write_nd2
+
+        return write_nd2(
+            self,
+            dest,
+            compression=compression,
+            compression_level=compression_level,
+            positions=positions,
+            progress=progress,
+        )
 
     # ------------------------------------------------------------------- misc
     def __repr__(self) -> str:

@@ -145,19 +145,30 @@ def block_to_array(
     return arr
 
 
+def pack_block(stored: np.ndarray, layout: FrameLayout) -> np.ndarray:
+    """The uncompressed pixel block of a frame given as stored, ``(Y, X, C, S)``.
+
+    Returns a C-contiguous ``uint8`` array of ``height x width_bytes`` (rows
+    zero padded).  No copy is made when *stored* is contiguous and rows need
+    no padding; the result then shares its memory.
+    """
+    arr = np.asarray(stored, dtype=layout.dtype).reshape(layout.stored_shape)
+    row = layout.width * layout.components * layout.dtype.itemsize
+    if layout.width_bytes == row:
+        return np.ascontiguousarray(arr).reshape(layout.height, -1).view(np.uint8)
+    out = np.zeros((layout.height, layout.width_bytes), np.uint8)
+    out[:, :row].view(layout.dtype)[...] = arr.reshape(layout.height, -1)
+    return out
+
+
 def encode_block(frame: np.ndarray, layout: FrameLayout) -> bytes:
     """Inverse of :func:`block_to_array`: the padded rows of one frame (uncompressed)."""
     arr = np.asarray(frame, dtype=layout.dtype).reshape(layout.frame_shape)
     if layout.components_per_channel == 1:
         arr = arr[..., np.newaxis]
     arr = arr[np.newaxis] if layout.channels == 1 else arr
-    # (C, Y, X, S) -> (Y, X, C, S) -> rows
-    rows = np.ascontiguousarray(arr.transpose(1, 2, 0, 3)).reshape(layout.height, -1)
-    row_bytes = rows.view(np.uint8).reshape(layout.height, -1)
-    pad = layout.width_bytes - row_bytes.shape[1]
-    if pad:
-        row_bytes = np.pad(row_bytes, ((0, 0), (0, pad)))
-    return row_bytes.tobytes()
+    # (C, Y, X, S) -> (Y, X, C, S)
+    return pack_block(arr.transpose(1, 2, 0, 3), layout).tobytes()
 
 
 def encode_payload(

@@ -341,3 +341,61 @@ def bioformats_planes(path: str | os.PathLike[str], series: int = 0) -> np.ndarr
     np.save(buf, arr, allow_pickle=False)
     atomic_write_bytes(cached, buf.getvalue())
     return arr
+
+
+# ---------------------------------------------------------------- OME metadata
+
+_OME_NS = "{http://www.openmicroscopy.org/Schemas/OME/2016-06}"
+
+
+def parse_ome_images(xml_text: str) -> list[dict[str, Any]]:
+    """Per image: sizes, physical sizes (µm) and channel names from OME-XML."""
+    import xml.etree.ElementTree as ET
+
+    start = xml_text.find("<?xml")
+    root = ET.fromstring(xml_text[start:].encode())
+    images = []
+    for image in root.iter(f"{_OME_NS}Image"):
+        pixels = image.find(f"{_OME_NS}Pixels")
+        if pixels is None:
+            continue
+        attr = pixels.attrib
+
+        def num(key: str, attr: dict[str, str] = attr) -> float | None:
+            return float(attr[key]) if key in attr else None
+
+        images.append(
+            {
+                "name": image.get("Name"),
+                "sizes": {k: int(attr[f"Size{k}"]) for k in "XYZCT"},
+                "type": attr.get("Type"),
+                "physicalSize": [num("PhysicalSizeX"), num("PhysicalSizeY"), num("PhysicalSizeZ")],
+                "channels": [ch.get("Name") for ch in pixels.iter(f"{_OME_NS}Channel")],
+            }
+        )
+    return images
+
+
+@functools.lru_cache(maxsize=128)
+def _ome_text(fingerprint: str, path: str) -> str:
+    key = cache_key("bf-ome", fingerprint, _jar_identity(), _MODULE_SHA)
+    cached = cache_root() / "bioformats-results" / f"{key}.ome.json"
+    if cached.exists():
+        return cached.read_text()
+    out = _run_java(
+        ensure_bioformats_jar(),
+        "loci.formats.tools.ImageInfo",
+        "-nopix",
+        "-omexml-only",
+        "-no-upgrade",
+        path,
+    )
+    text = json.dumps(parse_ome_images(out))
+    atomic_write_bytes(cached, text.encode())
+    return text
+
+
+def bioformats_ome(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """What Bio-Formats' OME-XML says of every image: sizes, pixel sizes, channel names."""
+    fp = file_fingerprint(path)
+    return json.loads(_ome_text(json.dumps(fp, sort_keys=True), fp["path"]))

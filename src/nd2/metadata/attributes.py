@@ -7,6 +7,7 @@ from typing import Any
 
 from nd2 import structures as s
 from nd2.errors import MetadataError
+from nd2.metadata.lite_variant import Item, f64, i32, level, u32
 
 #: ``eCompression`` values.
 LOSSLESS, LOSSY, NO_COMPRESSION = 0, 1, 2
@@ -54,3 +55,36 @@ def decode_attributes(
         tileWidthPx=tile_w if tiled else None,
         channelCount=channel_count,
     )
+
+
+def attribute_items(attrs: s.Attributes) -> list[Item]:
+    """The ``SLxImageAttributes`` root level for *attrs* (inverse of :func:`decode_attributes`).
+
+    All 13 keys are written in the order and with the types NIS-Elements uses
+    (format document 7 and 13.5); tiles equal the frame when not tiled.
+    """
+    width = attrs.widthPx or 0
+    bits = attrs.bitsPerComponentInMemory
+    compression = {"lossless": LOSSLESS, "lossy": LOSSY}.get(attrs.compressionType or "")
+    if compression is None:
+        compression, param = NO_COMPRESSION, -1.0
+    else:
+        param = float(attrs.compressionLevel or 0.0)
+    return [
+        level(
+            "SLxImageAttributes",
+            u32("uiWidth", width),
+            u32("uiWidthBytes", attrs.widthBytes or width * attrs.componentCount * bits // 8),
+            u32("uiHeight", attrs.heightPx),
+            u32("uiComp", attrs.componentCount),
+            i32("uiBpcInMemory", bits),
+            i32("uiBpcSignificant", attrs.bitsPerComponentSignificant),
+            u32("uiSequenceCount", attrs.sequenceCount),
+            u32("uiTileWidth", attrs.tileWidthPx or width),
+            u32("uiTileHeight", attrs.tileHeightPx or attrs.heightPx),
+            i32("eCompression", compression),
+            f64("dCompressionParam", param),
+            i32("ePixelType", FLOAT if attrs.pixelDataType == "float" else UNSIGNED),
+            u32("uiVirtualComponents", attrs.componentCount),
+        )
+    ]

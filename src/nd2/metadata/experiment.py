@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nd2 import structures as s
+from nd2.metadata.lite_variant import Item, blob, f64, flag, i32, level, text, u32
 
 TIME, XYPOS, ZSTACK, SPECTRAL, CUSTOM, NETIME = 1, 2, 4, 6, 7, 8
 AXIS_LETTERS = {
@@ -210,3 +211,117 @@ def decode_experiment(root: Mapping[str, Any]) -> list[s.ExpLoop]:
         children = _children(node, "ppNextLevelEx")
         stack.extend((child, level + 1) for child in reversed(children))
     return loops
+
+
+# --------------------------------------------------------------------- encoding
+#: ``iType`` written for Z stacks: home given as a distance from the bottom (2)
+#: or from the top (6) plane, so that any home index is represented exactly.
+Z_FROM_BOTTOM, Z_FROM_TOP = 2, 6
+
+
+def _time_items(params: s.TimeLoopParams, count: int) -> list[Item]:
+    diff = params.periodDiff or s.PeriodDiff()
+    return [
+        u32("uiCount", count),
+        f64("dStart", params.startMs),
+        f64("dPeriod", params.periodMs),
+        f64("dDuration", params.durationMs),
+        f64("dMinPeriodDiff", diff.min),
+        f64("dMaxPeriodDiff", diff.max),
+        f64("dAvgPeriodDiff", diff.avg),
+    ]
+
+
+def _z_items(loop: s.ZStackLoop) -> list[Item]:
+    pars, count = loop.parameters, loop.count
+    step = abs(pars.stepUm)
+    high = step * (count - 1)
+    if pars.bottomToTop:
+        kind, home = Z_FROM_BOTTOM, step * pars.homeIndex
+    else:
+        kind, home = Z_FROM_TOP, high - step * pars.homeIndex
+    items = [
+        u32("uiCount", count),
+        f64("dZLow", 0.0),
+        f64("dZHigh", high),
+        f64("dZStep", step),
+        f64("dZHome", home),
+        flag("bAbsolute", False),
+        flag("bZInverted", False),
+        i32("iType", kind),
+    ]
+    if pars.deviceName is not None:
+        items.append(text("wsZDevice", pars.deviceName))
+    return items
+
+
+def _xy_items(loop: s.XYPosLoop) -> tuple[list[Item], list[Item]]:
+    points = []
+    for p in loop.parameters.points:
+        x, y, z = p.stagePositionUm
+        point = [f64("dPosX", x or 0.0), f64("dPosY", y or 0.0)]
+        if z is not None:
+            point.append(f64("dPosZ", z))
+        if p.pfsOffset is not None:
+            point.append(f64("dPFSOffset", p.pfsOffset))
+        point.append(text("dPosName", p.name or ""))
+        points.append(level("", *point))
+    pars = [
+        u32("uiCount", loop.count),
+        flag("bUseZ", loop.parameters.isSettingZ),
+        flag("bRelativeXY", False),
+        f64("dReferenceX", 0.0),
+        f64("dReferenceY", 0.0),
+        level("Points", *points),
+    ]
+    return pars, [blob("pItemValid", bytes([1] * loop.count))]
+
+
+def _loop_items(loop: s.ExpLoop) -> tuple[int, list[Item], list[Item]]:
+    """(eType, uLoopPars items, extra node items) of one loop."""
+    if isinstance(loop, s.TimeLoop):
+        return TIME, _time_items(loop.parameters, loop.count), []
+    if isinstance(loop, s.NETimeLoop):
+        periods = [level("", *_time_items(p, p.count)) for p in loop.parameters.periods]
+        pars = [
+            u32("uiCount", len(periods)),
+            u32("uiPeriodCount", len(periods)),
+            level("pPeriod", *periods),
+            blob("pPeriodValid", bytes([1] * len(periods))),
+        ]
+        return NETIME, pars, []
+    if isinstance(loop, s.XYPosLoop):
+        pars, extra = _xy_items(loop)
+        return XYPOS, pars, extra
+    if isinstance(loop, s.ZStackLoop):
+        return ZSTACK, _z_items(loop), []
+    return CUSTOM, [u32("uiCount", loop.count)], []
+
+
+def experiment_items(loops: list[s.ExpLoop]) -> list[Item]:
+    """The ``SLxExperiment`` root for *loops*, outermost first.
+
+    The inverse of :func:`decode_experiment`.
+
+    Each node starts with ``eType`` and a ``uLoopPars`` whose first item is
+    ``uiCount``, then ``uiRepeatCount``, ``uiNextLevelCount`` and the child in
+    ``ppNextLevelEx``: the order NIS-Elements writes and that byte scanners
+    such as Bio-Formats' rely on (format document 13.5).
+    """
+    if not loops:
+        return []
+    child: Item | None = None
+    for loop in reversed(loops):
+        kind, pars, extra = _loop_items(loop)
+        node = [
+            u32("eType", kind),
+            level("uLoopPars", *pars),
+            *extra,
+            u32("uiRepeatCount", 1),
+            u32("uiNextLevelCount", 0 if child is None else 1),
+        ]
+        if child is not None:
+            node.append(level("ppNextLevelEx", child))
+        child = level("", *node)
+    assert child is not None
+    return [Item(child.kind, "SLxExperiment", child.value)]

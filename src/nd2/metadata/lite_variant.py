@@ -289,6 +289,47 @@ def compress(payload: bytes, level: int = 6) -> bytes:
     return _LV0Z_HEAD.pack(COMPRESSED_MAGIC, len(payload)) + zlib.compress(payload, level)
 
 
+# ------------------------------------------------------------- item builders
+def u32(name: str, value: int) -> Item:
+    """An unsigned 32-bit item."""
+    return Item(UINT32, name, int(value))
+
+
+def i32(name: str, value: int) -> Item:
+    """A signed 32-bit item."""
+    return Item(INT32, name, int(value))
+
+
+def u64(name: str, value: int) -> Item:
+    """An unsigned 64-bit item."""
+    return Item(UINT64, name, int(value))
+
+
+def f64(name: str, value: float) -> Item:
+    """A double item."""
+    return Item(DOUBLE, name, float(value))
+
+
+def flag(name: str, value: bool) -> Item:
+    """A boolean item."""
+    return Item(BOOL, name, bool(value))
+
+
+def text(name: str, value: str) -> Item:
+    """A UTF-16 string item."""
+    return Item(STRING, name, str(value))
+
+
+def blob(name: str, value: bytes) -> Item:
+    """A byte-array item."""
+    return Item(BYTEARRAY, name, bytes(value))
+
+
+def level(name: str, *items: Item) -> Item:
+    """A level item holding *items* (a list when they are unnamed)."""
+    return Item(LEVEL, name, Level(list(items)))
+
+
 # ----------------------------------------------------------------- presentation
 def _list_key(index: int) -> str:
     return f"i{index:010d}"
