@@ -15,14 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from nd2.container.chunk import (
-    FILE_SIGNATURE_NAME,
-    FRAME_NAME_LEN,
-    PAGE,
-    encode_chunk,
-    round_up,
-)
-from nd2.container.chunk_map import encode_map_chunk
+from nd2.container.chunk import round_up
+from nd2.container.chunk_writer import ChunkWriter
 from nd2.metadata import lite_variant as lv
 from nd2.metadata import xml_variant as xv
 from nd2.pixels import FrameLayout, encode_payload
@@ -31,36 +25,9 @@ Item = lv.Item
 
 
 # ------------------------------------------------------------------ LV items
-def u32(name: str, value: int) -> Item:
-    return Item(lv.UINT32, name, int(value))
-
-
-def i32(name: str, value: int) -> Item:
-    return Item(lv.INT32, name, int(value))
-
-
-def u64(name: str, value: int) -> Item:
-    return Item(lv.UINT64, name, int(value))
-
-
-def f64(name: str, value: float) -> Item:
-    return Item(lv.DOUBLE, name, float(value))
-
-
-def flag(name: str, value: bool) -> Item:
-    return Item(lv.BOOL, name, bool(value))
-
-
-def text(name: str, value: str) -> Item:
-    return Item(lv.STRING, name, value)
-
-
-def blob(name: str, value: bytes) -> Item:
-    return Item(lv.BYTEARRAY, name, bytes(value))
-
-
-def level(name: str, *items: Item) -> Item:
-    return Item(lv.LEVEL, name, lv.Level(list(items)))
+# the project's own item builders, re-exported for the tests
+u32, i32, u64, f64 = lv.u32, lv.i32, lv.u64, lv.f64
+flag, text, blob, level = lv.flag, lv.text, lv.blob, lv.level
 
 
 # ------------------------------------------------------------------- loops
@@ -271,31 +238,9 @@ def text_info_items(description: str) -> list[Item]:
 
 
 # ----------------------------------------------------------------- the file
-class _FileWriter:
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.entries: dict[bytes, tuple[int, int]] = {}
-
-    def add(self, name: bytes, payload: bytes, frame: bool = False) -> None:
-        offset = len(self.data)
-        if frame:
-            chunk = encode_chunk(name, payload, FRAME_NAME_LEN)
-            chunk += b"\0" * (round_up(len(chunk)) - len(chunk))
-        else:
-            chunk = encode_chunk(name, payload)
-        self.data += chunk
-        self.entries[name] = (offset, len(payload))
-
-    def finish(self) -> bytes:
-        offset = len(self.data)
-        self.data += encode_map_chunk(self.entries, offset)
-        return bytes(self.data)
-
-
-def signature_chunk(version: str) -> bytes:
-    payload = version.encode("ascii").ljust(64, b"\0")
-    chunk = encode_chunk(FILE_SIGNATURE_NAME, payload, len(FILE_SIGNATURE_NAME))
-    return chunk + b"\0" * (PAGE - len(chunk))
+def _version(text: str) -> tuple[int, int]:
+    major, minor = text.removeprefix("Ver").split(".")
+    return int(major), int(minor)
 
 
 def _metadata_payload(items: list[Item], xml: bool) -> bytes:
@@ -359,8 +304,7 @@ def build_nd2(
     if times is None:
         times = [10.0 * i for i in range(n_frames)]
 
-    out = _FileWriter()
-    out.data += signature_chunk(version)
+    out = ChunkWriter(path, _version(version))
     if experiment is None and loops:
         experiment = experiment_items(loops)
     if experiment:
@@ -371,7 +315,7 @@ def build_nd2(
     )
     for index in range(n_frames):
         payload = encode_payload(flat[index], layout, times[index])
-        out.add(b"ImageDataSeq|%d!" % index, payload, frame=True)
+        out.add_frame(b"ImageDataSeq|%d!" % index, payload[:8], payload[8:])
     dims = " x ".join(f"{_DIM_LABEL[lp.kind]}({lp.count})" for lp in loops)
     out.add(
         suffix("ImageTextInfo!").encode(),
@@ -386,5 +330,5 @@ def build_nd2(
         suffix("ImageAttributes!").encode(),
         _metadata_payload(attribute_items(layout, bits, n_frames, pixel_type, comp_code), xml),
     )
-    path.write_bytes(out.finish())
+    out.finish()
     return path
