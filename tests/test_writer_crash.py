@@ -73,7 +73,9 @@ def test_frames_written_before_sigkill_are_read(
         for t in range(count):
             np.testing.assert_array_equal(f.read_frame(t), expected_frame(t))
         data = f.asarray()
-        np.testing.assert_array_equal(data[:count], np.stack([expected_frame(t) for t in range(count)]))
+        np.testing.assert_array_equal(
+            data[:count], np.stack([expected_frame(t) for t in range(count)])
+        )
         assert not data[count:].any()  # never written: blank, as for a stopped acquisition
         # the metadata written before the frames
         assert [ch.channel.name for ch in f.metadata.channels or []] == ["DAPI", "GFP"]
