@@ -158,7 +158,8 @@ class ND2File:
     def sizes(self) -> Mapping[str, int]:
         """Axis names and sizes, in the order of :attr:`shape`."""
         layout = self._rdr.layout
-        sizes = dict(self._rdr.loop_sizes())
+        # loops of a single iteration add no axis (as the reference reader reports)
+        sizes = {axis: n for axis, n in self._rdr.loop_sizes().items() if n > 1}
         if layout.channels > 1:
             sizes["C"] = layout.channels
         sizes["Y"] = layout.height
@@ -406,7 +407,10 @@ class ND2File:
                 out[i] = reader.read_interleaved(seq)
             else:  # never acquired (interrupted experiment)
                 out[i] = 0
-        return present(out.reshape(*np.shape(indices), *stored), layout)
+        data = present(out.reshape(*np.shape(indices), *stored), layout)
+        # drop the axes of single-iteration loops, as `sizes` does
+        shape = [n for axis, n in self.sizes.items() if not (axis == "P" and position is not None)]
+        return data.reshape(shape)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         data: np.ndarray = self.asarray()
@@ -433,8 +437,10 @@ class ND2File:
         compression_level : int
             zlib level, 1 (fast) to 9 (small).
         positions : sequence of int, optional
-            Keep only these XY positions (indices along ``P``); the experiment,
-            per-frame arrays and other metadata are adjusted to match.
+            Keep only these XY positions (indices along ``P``, negative ones
+            counted from the end); the experiment, per-frame arrays and other
+            metadata are adjusted to match.  The positions keep the source's
+            order whatever the order given (``[2, 0]`` keeps 0 then 2).
         progress : bool
             Show a progress bar (needs the ``tqdm`` extra).
 

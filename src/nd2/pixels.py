@@ -81,7 +81,7 @@ def dtype_for(bits: int, pixel_type: str) -> np.dtype:
     return np.dtype(f"<u{bits // 8}")
 
 
-def _inflate(data: bytes | memoryview, size: int, where: str) -> bytes:
+def inflate_block(data: bytes | memoryview, size: int, where: str) -> bytes:
     inflater = zlib.decompressobj()
     try:
         out = inflater.decompress(data, size)
@@ -104,7 +104,7 @@ def block_to_interleaved(
     """
     if layout.compression == "lossless":
         raw = bytes(block) if isinstance(block, np.ndarray) else block
-        block = _inflate(raw, layout.block_size, where)
+        block = inflate_block(raw, layout.block_size, where)
     elif layout.compression == "lossy":
         raise UnsupportedFeatureError(
             f"{where}: frame uses lossy compression, which no open reader can decode"
