@@ -93,7 +93,11 @@ class ChunkWriter:
         except OSError as exc:
             raise self._oserror(exc) from None
         self.position = 0
-        self._write([encode_signature(version)])
+        try:
+            self._write([encode_signature(version)])
+        except BaseException:
+            self.close()
+            raise
 
     # ----------------------------------------------------------------- writing
     def _oserror(self, exc: OSError) -> OSError:

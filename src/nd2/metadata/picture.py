@@ -344,7 +344,7 @@ def frame_position(reader: ModernReader, index: int) -> s.Position:
     """Stage position of frame *index* (µm), as Nikon's SDK reports it.
 
     X/Y (and the position name) come from the XY-loop point of the frame, else
-    from the picture metadata. Z is the picture metadata's Z moved to the
+    from the picture metadata; so does Z when the XY loop sets it (``bUseZ``). Z is the picture metadata's Z moved to the
     bottom of the Z stack (``dZPos - homeIndex * step``), the same for every
     plane, as the SDK does; the recorded per-frame readings
     (``CustomData|X!``, ``Y!``, ``Z!``) are columns of :func:`nd2.ND2File.events`.
@@ -361,6 +361,9 @@ def frame_position(reader: ModernReader, index: int) -> s.Position:
                 point = points[coords["XYPosLoop"]]
                 x, y = point.stagePositionUm.x, point.stagePositionUm.y
                 name = point.name
+                # an XY loop that sets Z ("bUseZ") moves the stage to the point's Z
+                if loop.parameters.isSettingZ and isinstance(point.stagePositionUm.z, float):
+                    z = point.stagePositionUm.z
         elif isinstance(loop, s.ZStackLoop) and isinstance(z, float):
             z -= loop.parameters.homeIndex * loop.parameters.stepUm
     return s.Position(s.StagePosition(x, y, z), pfsOffset=None, name=name)

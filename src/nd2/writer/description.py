@@ -43,6 +43,18 @@ def _finite(name: str, value: Any, positive: bool = True) -> float:
     return number
 
 
+def _checked_text(name: str, value: Any) -> str:
+    """*value* as text that the file can hold (UTF-16, NUL-terminated strings)."""
+    text = str(value)
+    if "\0" in text:
+        raise ValueError(f"{name} must not contain NUL characters, got {text!r}")
+    try:
+        text.encode("utf-16-le")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not valid Unicode text, got {text!r}") from None
+    return text
+
+
 def _per_channel(
     name: str, values: Sequence[Any] | None, count: int, what: str = "channel(s)"
 ) -> list[Any]:
@@ -127,6 +139,8 @@ class Description:
     acquisition_time: dt.datetime
     significant_bits: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: whether the stage positions give Z (NIS-Elements' "include Z" of an XY loop)
+    positions_have_z: bool = False
 
     # ------------------------------------------------------------- building
     @classmethod
@@ -159,7 +173,10 @@ class Description:
         if isinstance(channel_names, str):
             channel_names = [channel_names]
         names = _per_channel("channel_names", channel_names, n_ch)
-        names = [f"Channel {i}" if n is None else str(n) for i, n in enumerate(names)]
+        names = [
+            f"Channel {i}" if n is None else _checked_text("channel name", n)
+            for i, n in enumerate(names)
+        ]
         ex = [
             None if v is None else _finite("excitation wavelength", v)
             for v in _per_channel("excitation_wavelengths", excitation_wavelengths, n_ch)
@@ -196,7 +213,8 @@ class Description:
         stamps = cls._timestamps(g, timestamps_ms)
 
         n_pos = g.sizes.get("P", 1)
-        positions = cls._positions(stage_positions, n_pos)
+        rows = None if stage_positions is None else [list(p) for p in stage_positions]
+        positions = cls._positions(rows, n_pos)
         pos_names = (
             _per_channel("position_names", position_names, n_pos, "position(s)")
             if position_names is not None
@@ -227,8 +245,10 @@ class Description:
             time_interval_ms=interval,
             timestamps_ms=stamps,
             stage_positions=positions,
-            position_names=[str(n) for n in pos_names],
-            objective_name=objective_name,
+            position_names=[_checked_text("position name", n) for n in pos_names],
+            objective_name=None
+            if objective_name is None
+            else _checked_text("objective_name", objective_name),
             objective_magnification=None
             if objective_magnification is None
             else float(objective_magnification),
@@ -239,6 +259,7 @@ class Description:
             text_info=info,
             acquisition_time=acquisition_time or dt.datetime.now().astimezone(),
             significant_bits=bits,
+            positions_have_z=any(len(row) == 3 for row in rows or ()),
         )
 
     @staticmethod
@@ -304,7 +325,7 @@ class Description:
                 f"unknown text_info key(s) {', '.join(unknown)}; "
                 f"known: {', '.join(TEXT_INFO_KEYS)}"
             )
-        return {k: str(v) for k, v in info.items()}
+        return {k: _checked_text(f"text_info[{k!r}]", v) for k, v in info.items()}
 
     @staticmethod
     def _bits(g: Geometry, bits: int | None) -> int:
@@ -354,7 +375,9 @@ class Description:
                     s.Position(s.StagePosition(*xyz), pfsOffset=None, name=name or None)
                     for xyz, name in zip(self.stage_positions, self.position_names)
                 ]
-                loops.append(s.XYPosLoop(count, level, s.XYPosLoopParams(False, points)))
+                # without bUseZ readers ignore the points' Z (the reference shows 0)
+                use_z = s.XYPosLoopParams(self.positions_have_z, points)
+                loops.append(s.XYPosLoop(count, level, use_z))
             else:
                 params_z = s.ZStackLoopParams(
                     homeIndex=0, stepUm=self.z_step_um, bottomToTop=self.bottom_to_top
@@ -414,7 +437,10 @@ class Description:
         if dims:
             info["description"] = "Metadata:\r\nDimensions: " + " x ".join(dims) + "\r\n"
         when = self.acquisition_time
-        info["date"] = when.strftime("%m/%d/%Y  %I:%M:%S %p").lstrip("0")
+        # NIS-Elements' US format: no leading zeros on month, day and hour
+        # (and AM/PM whatever the locale)
+        hour, half = when.hour % 12 or 12, "AM" if when.hour < 12 else "PM"
+        info["date"] = f"{when.month}/{when.day}/{when.year}  {hour}:{when:%M:%S} {half}"
         optics = [self.objective_name] if self.objective_name else []
         if optics:
             info["optics"] = optics[0]

@@ -67,17 +67,23 @@ def replace_when_done(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside *target*; rename it to *target* on success.
 
     On any exception the temporary file is removed and an ``OSError`` is
-    re-raised naming *target* (not the temporary name).
+    re-raised naming *target* (not the temporary name).  A symbolic link is
+    written through; a device or pipe (e.g. ``/dev/full``) cannot be replaced
+    by a rename and is written in place.
     """
-    partial = temporary_path(target)
+    real = Path(os.path.realpath(target))
+    in_place = real.exists() and not real.is_file()
+    partial = real if in_place else temporary_path(real)
     try:
         yield partial
-        os.replace(partial, target)
+        if not in_place:
+            os.replace(partial, real)
     except BaseException as exc:
-        try:
-            partial.unlink()
-        except FileNotFoundError:
-            pass
+        if not in_place:  # also when the writer failed after creating the file
+            try:
+                partial.unlink()
+            except FileNotFoundError:
+                pass
         if isinstance(exc, OSError) and exc.errno is not None:
             raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
         raise

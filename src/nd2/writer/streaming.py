@@ -50,8 +50,10 @@ APP_INFO = b"CustomDataVar|AppInfo_V1_0!"
 TAGS = b"CustomDataVar|CustomDataV2_0!"
 ACQ_TIMES = b"CustomData|AcqTimesCache!"
 ATTRIBUTES = b"ImageAttributesLV!"
-#: per-frame stage arrays: ID, description (as NIS names them)
-STAGE_TAGS = (("X", "X Coord"), ("Y", "Y Coord"), ("Z", "Z Coord"))
+#: per-frame stage arrays: ID, description (as NIS names them).  No ``Z`` array:
+#: Bio-Formats 7.3.1 turns time points into series when it finds one in a file
+#: whose T equals Z (docs/differences.md); the Z loop gives each plane's Z.
+STAGE_TAGS = (("X", "X Coord"), ("Y", "Y Coord"))
 
 
 def frame_name(seq: int) -> bytes:
@@ -194,16 +196,25 @@ class ND2Writer:
         self.layout: FrameLayout = geometry.layout("lossless" if compression else None)
         self.compression_level = compression_level
         self._written = np.zeros(geometry.frame_count, bool)
+        #: frames never written, stored as zeros on close (not acquired: no timing)
+        self._filled = np.zeros(geometry.frame_count, bool)
         self._times = np.zeros(geometry.frame_count, np.float64)
         self._t0 = time.monotonic()
         self._progress = progress_bar(progress, geometry.frame_count, "writing ND2")
         # everything above validates; only now is the file created
-        self._chunks = ChunkWriter(path)
+        try:
+            self._chunks = ChunkWriter(path)
+        except BaseException:
+            self._progress.close()
+            raise
         self.path = self._chunks.path
         try:
             self._write_metadata(provisional=True)
         except BaseException:
-            self._chunks.close()
+            # no writer is returned to finish or abort: leave no half-made file
+            self.abort()
+            if os.path.isfile(self.path):
+                os.unlink(self.path)
             raise
 
     # ------------------------------------------------------------ properties
@@ -287,7 +298,8 @@ class ND2Writer:
         if "T" not in g.loop_axes or g.sizes["T"] < 2:
             return None
         per_t = g.frame_count // g.sizes["T"]
-        firsts = [t * per_t for t in range(g.sizes["T"]) if self._written[t * per_t]]
+        acquired = self._written & ~self._filled
+        firsts = [t * per_t for t in range(g.sizes["T"]) if acquired[t * per_t]]
         if len(firsts) < 2:
             return None
         diffs = np.diff(self._times[firsts])
@@ -379,7 +391,13 @@ class ND2Writer:
                 )
                 zeros = self.encode(np.zeros(self.layout.stored_shape, self.layout.dtype))
                 for seq in holes.tolist():
-                    self._write_block(seq, zeros, 0.0)
+                    self._filled[seq] = True
+                    # the intended time if known, else the previous frame's: times
+                    # stay in order and the measured period ignores the holes
+                    stamp = self.description.timestamp(seq)
+                    if stamp is None:
+                        stamp = float(self._times[seq - 1]) if seq else 0.0
+                    self._write_block(seq, zeros, stamp)
             elif count < self.frame_count:
                 warnings.warn(
                     f"{self.path}: {count} of {self.frame_count} frames were written; the file "

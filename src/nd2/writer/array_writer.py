@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,12 +12,8 @@ import numpy as np
 
 from nd2.writer.description import ColorLike
 from nd2.writer.geometry import Geometry
+from nd2.writer.pipeline import ordered_map, pool_size, replace_when_done
 from nd2.writer.streaming import ND2Writer
-
-
-def _temporary_path(path: Path) -> Path:
-    """A name beside *path* (same directory, so the final rename is atomic)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.partial")
 
 
 def _frames(data: Any, geometry: Geometry) -> Iterator[tuple[int, np.ndarray]]:
@@ -73,7 +67,8 @@ def imwrite(
     ----------
     path : str or Path
         The file to write.  It is written beside *path* and renamed into place
-        when complete: a failure never leaves a partial file at *path*.
+        when complete: a failure never leaves a partial file at *path*.  A
+        symbolic link is written through; a device or pipe is written directly.
     data : array-like
         A NumPy array, or any array with ``shape``, ``dtype`` and NumPy-style
         indexing (e.g. a dask array, read one frame at a time).  dtype
@@ -102,11 +97,13 @@ def imwrite(
         Order in which the Z planes were acquired.
     time_interval_ms : float, optional
         Interval between time points (ms); frame times are ``t * interval``.
+        Without it and *timestamps_ms*, every frame time is 0.
     timestamps_ms : array-like, optional
         Time of every frame (ms), shaped like the loops or flat in file order.
     stage_positions : sequence of (x, y[, z]), optional
         Stage position in µm of each XY position (one entry without ``P``).
-        Z is that of the first plane of the stack.
+        Z is that of the lowest plane of the Z stack (the first one acquired
+        when *z_direction* is ``"bottom_to_top"``).
     position_names : sequence of str, optional
         Name of each XY position.
     objective_name, objective_magnification, numerical_aperture : optional
@@ -168,46 +165,37 @@ def imwrite(
     target = Path(os.fspath(path))
     if target.is_dir():
         raise IsADirectoryError(21, "Is a directory", str(target))
-    partial = _temporary_path(target)
-    try:
+    with replace_when_done(target) as partial:
         writer = ND2Writer._from_geometry(
             partial, geometry, compression, compression_level, progress, metadata
         )
-    except OSError as exc:
-        raise type(exc)(exc.errno, exc.strerror, str(target)) from None
-    try:
-        _write_all(writer, data, geometry, threads)
-        writer.close()
-        os.replace(partial, target)
-    except BaseException as exc:
-        writer.abort()
         try:
-            partial.unlink()
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
-        raise
+            _write_all(writer, data, geometry, threads)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
     return target
 
 
 def _write_all(writer: ND2Writer, data: Any, geometry: Geometry, threads: int | None) -> None:
     """Write every frame in order; compressed frames are encoded on several threads."""
     frames = _frames(data, geometry)
-    stamp = writer._timestamp
+
+    def stamp(seq: int) -> float:
+        # without timestamps_ms or time_interval_ms every frame is at 0: the time
+        # spent writing is no acquisition time, and equal input gives equal files
+        default = writer.description.timestamp(seq)
+        return 0.0 if default is None else default
+
     if writer.layout.compression is None:
         for seq, stored in frames:
-            writer._write_block(seq, writer.encode(stored), stamp(seq, None))
+            writer._write_block(seq, writer.encode(stored), stamp(seq))
         return
-    workers = threads or os.cpu_count() or 1
-    # a bounded window of frames in flight keeps memory at a few frames
-    window: deque[tuple[int, Future[Any]]] = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nd2-zlib") as pool:
-        for seq, stored in frames:
-            window.append((seq, pool.submit(writer.encode, np.ascontiguousarray(stored))))
-            if len(window) >= 2 * workers:
-                done_seq, future = window.popleft()
-                writer._write_block(done_seq, future.result(), stamp(done_seq, None))
-        while window:
-            done_seq, future = window.popleft()
-            writer._write_block(done_seq, future.result(), stamp(done_seq, None))
+    workers, window = pool_size(writer.layout.block_size, threads)
+
+    def encode(item: tuple[int, np.ndarray]) -> Any:
+        return writer.encode(item[1])
+
+    for (seq, _), block in ordered_map(encode, frames, workers=workers, window=window):
+        writer._write_block(seq, block, stamp(seq))
