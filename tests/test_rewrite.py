@@ -571,9 +571,7 @@ def test_positions_match_source_restricted(
         expected = restricted(reference(source), kept)
         assert_same(without_compression(ref_copy), without_compression(expected), POSITION_KEYS)
     mine, mine_src = without_compression(ours(copy)), ours(source)
-    assert_same(
-        mine, without_compression(restricted(mine_src, kept)), POSITION_KEYS
-    )
+    assert_same(mine, without_compression(restricted(mine_src, kept)), POSITION_KEYS)
     frames = [i for i, c in enumerate(mine_src["loop_indices"]) if c["P"] in kept]
     assert mine["timestamps"] == [mine_src["timestamps"][i] for i in frames]
 
