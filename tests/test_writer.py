@@ -517,7 +517,6 @@ DIFFERENT = {
     ("uint32", "metadata"): "same",
     ("uint32", "frame_metadata"): "same",
     ("tpzc_positions", "experiment"): "the reference invents pfsOffset 0",
-    ("tpzc_positions", "frame_metadata"): "our reader ignores the point Z of bUseZ loops",
 }
 
 
