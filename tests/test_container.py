@@ -42,7 +42,7 @@ from nd2.container.chunk_map import (
     encode_map_payload,
     encode_trailer,
 )
-from nd2.errors import ChunkError, CorruptFileError, ND2Error, NotND2Error
+from nd2.errors import ChunkError, CorruptFileError, IncompleteFileWarning, ND2Error, NotND2Error
 
 SETTINGS = settings(max_examples=150, deadline=None)
 U64 = st.integers(0, 2**64 - 1)
@@ -197,6 +197,20 @@ def expect(
     assert isinstance(info.value, ValueError)
 
 
+def expect_recovered(tmp_path: Path, data: bytes, match: str) -> None:
+    """A damaged or missing chunk map: the file opens with a warning saying what
+    was wrong, and the map is rebuilt by scanning (format document 2.7)."""
+    path = tmp_path / "damaged.nd2"
+    path.write_bytes(data)
+    with (
+        pytest.warns(IncompleteFileWarning, match=match) as caught,
+        closing(ChunkFile(path)) as chunks,
+    ):
+        assert chunks.read_chunk(b"Meta!")
+        assert chunks.recovered
+    assert str(path) in str(caught[0].message)
+
+
 def test_small_file_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "ok.nd2"
     path.write_bytes(small_file())
@@ -222,20 +236,20 @@ def _patch(data: bytes, offset: int, raw: bytes) -> bytes:
 
 def test_map_points_past_the_end(tmp_path: Path) -> None:
     data = small_file()
-    expect(tmp_path, _with_trailer(data, 2**40), ChunkError, "points past the end")
-    expect(tmp_path, _with_trailer(data, 2**64 - 1), ChunkError, "points past the end")
+    expect_recovered(tmp_path, _with_trailer(data, 2**40), "points past the end")
+    expect_recovered(tmp_path, _with_trailer(data, 2**64 - 1), "points past the end")
 
 
 def test_map_points_at_garbage(tmp_path: Path) -> None:
     data = small_file()
-    expect(tmp_path, _with_trailer(data, 100), ChunkError, "no chunk at offset 100")
+    expect_recovered(tmp_path, _with_trailer(data, 100), "no chunk at offset 100")
     # a chunk, but not the map
-    expect(tmp_path, _with_trailer(data, PAGE), ChunkError, "expected b'ND2 FILEMAP")
+    expect_recovered(tmp_path, _with_trailer(data, PAGE), "expected b'ND2 FILEMAP")
 
 
 @pytest.mark.parametrize("cut", [1, 8, 20, TRAILER_SIZE - 1])
 def test_truncated_trailer(tmp_path: Path, cut: int) -> None:
-    expect(tmp_path, small_file()[:-cut], CorruptFileError, "no chunk map signature")
+    expect_recovered(tmp_path, small_file()[:-cut], "no chunk map signature")
 
 
 def test_too_short_files(tmp_path: Path) -> None:
@@ -255,7 +269,7 @@ def test_bad_magic_and_signature(tmp_path: Path) -> None:
     unversioned = _patch(data, HEADER_SIZE + 32, b"Vxx")
     expect(tmp_path, unversioned, CorruptFileError, "no version string")
     map_offset = _map_offset(data)
-    expect(tmp_path, _patch(data, map_offset, b"\0\0\0\0"), ChunkError, "no chunk at offset")
+    expect_recovered(tmp_path, _patch(data, map_offset, b"\0\0\0\0"), "no chunk at offset")
 
 
 def test_size_fields_larger_than_the_file(tmp_path: Path) -> None:
@@ -264,7 +278,7 @@ def test_size_fields_larger_than_the_file(tmp_path: Path) -> None:
     # the chunk's own data_len
     expect(tmp_path, _patch(data, PAGE + 8, huge), ChunkError, "claims 4611686018427387904")
     # the map chunk's data_len
-    expect(tmp_path, _patch(data, _map_offset(data) + 8, huge), ChunkError, "past the end")
+    expect_recovered(tmp_path, _patch(data, _map_offset(data) + 8, huge), "past the end")
     # the chunk's name_len
     name_len = struct.pack("<I", 2**32 - 1)
     expect(tmp_path, _patch(data, PAGE + 4, name_len), ChunkError, "past the end of the file")
@@ -302,15 +316,11 @@ def test_damaged_map_payload(tmp_path: Path) -> None:
     # entries overwritten: the first '!' is the one of the closing trailer
     garbage = b"x" * (head.data_len - TRAILER_SIZE)
     damaged = data[: head.data_offset] + garbage + data[-TRAILER_SIZE:]
-    expect(tmp_path, damaged, CorruptFileError, "chunk map entry .* is cut short", _map_of)
+    expect_recovered(tmp_path, damaged, "chunk map entry .* is cut short")
     # the map's own signature entry replaced: entries run into the closing trailer
     at = head.data_offset + len(b"Meta!") + 16
     damaged = _patch(data, at, b"y" * len(MAP_SIGNATURE))
-    expect(tmp_path, damaged, CorruptFileError, "chunk map", _map_of)
-
-
-def _map_of(chunks: ChunkFile) -> object:
-    return chunks.chunk_map
+    expect_recovered(tmp_path, damaged, "chunk map")
 
 
 def test_reads_are_bounds_checked(tmp_path: Path) -> None:

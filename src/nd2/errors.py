@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "ChunkError",
     "CorruptFileError",
+    "IncompleteFileWarning",
     "MetadataError",
     "ND2Error",
     "NotND2Error",
@@ -40,3 +41,7 @@ class MetadataError(ND2Error):
 
 class UnsupportedFeatureError(ND2Error):
     """The file uses a feature that cannot be decoded (e.g. lossy compression)."""
+
+
+class IncompleteFileWarning(UserWarning):
+    """The file was not finished (or its chunk map is damaged) and was read by scanning."""

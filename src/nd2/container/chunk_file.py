@@ -11,6 +11,7 @@ import mmap
 import os
 import re
 import threading
+import warnings
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from nd2.container.chunk import (
     decode_header,
 )
 from nd2.container.chunk_map import TRAILER_SIZE, ChunkMap, decode_chunk_map, decode_trailer
-from nd2.errors import ChunkError, CorruptFileError, NotND2Error
+from nd2.container.recovery import scan_chunks
+from nd2.errors import ChunkError, CorruptFileError, IncompleteFileWarning, NotND2Error
 
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 _VERSION_RE = re.compile(rb"Ver(\d+)\.(\d+)")
@@ -74,10 +76,16 @@ class ChunkFile:
             self._mm: mmap.mmap | None = None
             self._mapped = False
             self.version = self._read_signature()
-            #: header of the chunk-map chunk (the file's last chunk)
-            self.map_header = self._locate_chunk_map()
-            self._map_range = (self.map_header.data_offset, self.map_header.data_len)
+            #: whether the chunk map was rebuilt by scanning the chunks
+            self.recovered = False
             self._chunk_map: ChunkMap | None = None
+            try:
+                #: header of the chunk-map chunk (the file's last chunk)
+                self.map_header: ChunkHeader | None = self._locate_chunk_map()
+                self._map_range = (self.map_header.data_offset, self.map_header.data_len)
+            except CorruptFileError as exc:  # includes ChunkError
+                self.map_header = None
+                self._recover(exc)
         except BaseException:
             self.close()
             raise
@@ -136,7 +144,36 @@ class ChunkFile:
         """Chunk name -> (offset, size), decoded on first use."""
         found = self._chunk_map
         if found is None:
-            found = self._chunk_map = decode_chunk_map(self.read(*self._map_range), self._where())
+            try:
+                found = decode_chunk_map(self.read(*self._map_range), self._where())
+            except CorruptFileError as exc:
+                found = self._recover(exc)
+            self._chunk_map = found
+        return found
+
+    def _recover(self, problem: Exception) -> ChunkMap:
+        """Rebuild the chunk map by scanning the chunks, with one warning."""
+        result = scan_chunks(self.read, self.size)
+        found = self._chunk_map = result.chunk_map
+        if not found:
+            raise CorruptFileError(
+                f"{self._where()}no chunk map and no chunk could be found ({problem})"
+            ) from problem
+        self.recovered = True
+        frames = 0
+        while b"ImageDataSeq|%d!" % frames in found:
+            frames += 1
+        cut = ""
+        if result.truncated:
+            name, offset = result.truncated
+            cut = f"; chunk {name.decode('ascii')!r} at offset {offset} is cut short"
+        reason = str(problem).removeprefix(self._where())
+        warnings.warn(
+            f"{self.path}: the file was not finished or its chunk map is damaged "
+            f"({reason}); read by scanning: {len(found)} chunks, {frames} frames{cut}",
+            IncompleteFileWarning,
+            stacklevel=4,
+        )
         return found
 
     # ------------------------------------------------------------------ access

@@ -344,9 +344,10 @@ def frame_position(reader: ModernReader, index: int) -> s.Position:
     """Stage position of frame *index* (µm), as Nikon's SDK reports it.
 
     X/Y (and the position name) come from the XY-loop point of the frame, else
-    from the picture metadata; so does Z when the XY loop sets it (``bUseZ``). Z is the picture metadata's Z moved to the
-    bottom of the Z stack (``dZPos - homeIndex * step``), the same for every
-    plane, as the SDK does; the recorded per-frame readings
+    from the picture metadata; so does Z when the XY loop sets it (``bUseZ``).
+    Z (the picture metadata's ``dZPos``, or the point's) is moved to the bottom
+    of the Z stack (``z - homeIndex * step``), the same for every plane, as the
+    SDK does; the recorded per-frame readings
     (``CustomData|X!``, ``Y!``, ``Z!``) are columns of :func:`nd2.ND2File.events`.
     """
     pic = reader.raw("picture")

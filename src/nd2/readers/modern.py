@@ -11,6 +11,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -161,6 +162,10 @@ class ModernReader:
                     f"{where}: {attrs.componentCount} components cannot be split into "
                     f"{attrs.channelCount} channels"
                 )
+            if self.chunks.recovered:
+                # the provisional attributes of an unfinished file count 0 frames
+                # (format document 2.6): the frames found by the scan are the truth
+                attrs = replace(attrs, sequenceCount=self.frame_count())
             return attrs
 
         return self._cached("attributes", compute)
