@@ -109,11 +109,11 @@ def scan_chunks(read: Reader, size: int) -> ScanResult:
     """
     entries: dict[bytes, tuple[int, int]] = {}
     truncated: tuple[bytes, int] | None = None
-    pos = 0
+    pos = last_end = 0
     while pos + HEADER_SIZE <= size:
         found = _chunk_at(read, size, pos)
         if found is None:  # not on the page grid: bytes were inserted or lost
-            searched = _find_chunk(read, size, pos + 1)
+            searched = _find_chunk(read, size, max(last_end, 1))
             if searched is None:
                 break
             pos, found = searched
@@ -124,5 +124,6 @@ def scan_chunks(read: Reader, size: int) -> ScanResult:
         if name not in _SKIPPED:
             data_len = HEADER.unpack_from(read(pos, HEADER_SIZE))[2]
             entries[name] = (pos, data_len)
+        last_end = end
         pos = max(round_up(end, PAGE), pos + HEADER_SIZE)
     return ScanResult(ChunkMap(entries), truncated)

@@ -132,13 +132,16 @@ class ModernReader:
     def channel_count(self, components: int = 1) -> int:
         """Channels listed by the picture metadata.
 
-        When that chunk is damaged, pixels stay readable: a warning is issued and
-        the *components* are taken as 1 colour channel (3 or 4) or mono channels.
+        When that chunk is missing or damaged, pixels stay readable: the
+        *components* are taken as 1 colour channel (3 or 4) or mono channels
+        (with a warning for a damaged chunk).
         """
+        guess = 1 if components in (3, 4) else components
+        if self.chunk_name("picture") is None:  # e.g. an unfinished file cut before it
+            return guess
         try:
             count = self.picture_planes().get("uiCount")
         except MetadataError as exc:
-            guess = 1 if components in (3, 4) else components
             warnings.warn(
                 f"{exc}; assuming {guess} channel(s) of {components // guess} component(s)",
                 stacklevel=3,
