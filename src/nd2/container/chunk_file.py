@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+import sys
 import threading
 import warnings
 
@@ -50,6 +51,21 @@ def parse_version(payload: bytes) -> tuple[int, int] | None:
     if match is None:
         return None
     return int(match.group(1)), int(match.group(2))
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _caller_level() -> int:
+    """``stacklevel`` that points a warning at the first frame outside this package."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        _PACKAGE_DIR + os.sep
+    ):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 class ChunkFile:
@@ -172,7 +188,7 @@ class ChunkFile:
             f"{self.path}: the file was not finished or its chunk map is damaged "
             f"({reason}); read by scanning: {len(found)} chunks, {frames} frames{cut}",
             IncompleteFileWarning,
-            stacklevel=4,
+            stacklevel=_caller_level(),
         )
         return found
 
