@@ -1,12 +1,15 @@
 """Open a modern ND2 file as a set of named chunks.
 
 :class:`ChunkFile` validates the signature chunk, finds the chunk map through
-the trailer and gives bounds-checked access to chunk payloads.  It never writes
+the trailer (or, when the file was not finished or its map is damaged, rebuilds
+it by scanning the chunks, with an :class:`~nd2.errors.IncompleteFileWarning`)
+and gives bounds-checked access to chunk payloads.  It never writes
 to the file and never trusts a size field that the file's length cannot hold.
 """
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import re
@@ -31,6 +34,9 @@ from nd2.errors import ChunkError, CorruptFileError, IncompleteFileWarning, NotN
 
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 _VERSION_RE = re.compile(rb"Ver(\d+)\.(\d+)")
+#: Chunk names are printable ASCII: any other byte shows a damaged map.
+_NAME_BYTES = bytes(range(0x20, 0x7F))
+_NOT_NAME_BYTE = re.compile(rb"[^\x20-\x7e]")
 
 #: ``os.pread`` where the platform has it (not on Windows).
 _PREAD = getattr(os, "pread", None)
@@ -54,15 +60,18 @@ def parse_version(payload: bytes) -> tuple[int, int] | None:
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: ``cached_property`` runs our code from functools: not the user's line either.
+_PASS_THROUGH = (os.path.abspath(functools.__file__),)
 
 
 def _caller_level() -> int:
     """``stacklevel`` that points a warning at the first frame outside this package."""
     frame = sys._getframe(1)
     level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
-        _PACKAGE_DIR + os.sep
-    ):
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_PACKAGE_DIR + os.sep) and filename not in _PASS_THROUGH:
+            break
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
@@ -82,6 +91,8 @@ class ChunkFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
+        # decoding (or rebuilding) the map happens once, with at most one warning
+        self._map_lock = threading.Lock()
         self._array: np.ndarray | None = None
         self._fh = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         try:
@@ -92,8 +103,7 @@ class ChunkFile:
             self._mm: mmap.mmap | None = None
             self._mapped = False
             self.version = self._read_signature()
-            #: whether the chunk map was rebuilt by scanning the chunks
-            self.recovered = False
+            self._recovered = False
             self._chunk_map: ChunkMap | None = None
             try:
                 #: header of the chunk-map chunk (the file's last chunk)
@@ -157,28 +167,64 @@ class ChunkFile:
 
     @property
     def chunk_map(self) -> ChunkMap:
-        """Chunk name -> (offset, size), decoded on first use."""
+        """Chunk name -> (offset, size), decoded on first use.
+
+        A map that cannot be decoded is rebuilt by scanning the chunks, with
+        an :class:`~nd2.errors.IncompleteFileWarning` (see :meth:`_recover`).
+        """
         found = self._chunk_map
         if found is None:
-            try:
-                found = decode_chunk_map(self.read(*self._map_range), self._where())
-            except CorruptFileError as exc:
-                found = self._recover(exc)
-            self._chunk_map = found
+            with self._map_lock:
+                found = self._chunk_map
+                if found is None:
+                    try:
+                        found = decode_chunk_map(self.read(*self._map_range), self._where())
+                        self._check_names(found)
+                    except CorruptFileError as exc:
+                        found = self._recover(exc)
+                    self._chunk_map = found
         return found
 
+    @property
+    def recovered(self) -> bool:
+        """Whether the chunk map was rebuilt by scanning the chunks.
+
+        The file had no chunk map (it was not finished) or a damaged one.
+        """
+        _ = self.chunk_map  # a damaged map payload shows when it is decoded
+        return self._recovered
+
+    def _check_names(self, found: ChunkMap) -> None:
+        """Raise CorruptFileError if a name shows that the map payload is damaged.
+
+        Names are printable ASCII: overwritten entries run together into a
+        "name" holding binary bytes, and the chunks they listed would be lost.
+        """
+        if not b"".join(found).translate(None, _NAME_BYTES):  # one fast pass for all
+            return
+        for name in found:
+            bad = _NOT_NAME_BYTE.search(name)
+            if bad is not None:
+                raise CorruptFileError(
+                    f"{self._where()}chunk map entry {name[:24]!r} holds byte "
+                    f"0x{name[bad.start()]:02x}: the map is damaged"
+                )
+
     def _recover(self, problem: Exception) -> ChunkMap:
-        """Rebuild the chunk map by scanning the chunks, with one warning."""
+        """Rebuild the chunk map by scanning the chunks, with one warning.
+
+        Raises
+        ------
+        CorruptFileError
+            When not a single chunk follows the file signature.
+        """
         result = scan_chunks(self.read, self.size)
         found = self._chunk_map = result.chunk_map
         if not found:
             raise CorruptFileError(
                 f"{self._where()}no chunk map and no chunk could be found ({problem})"
             ) from problem
-        self.recovered = True
-        frames = 0
-        while b"ImageDataSeq|%d!" % frames in found:
-            frames += 1
+        self._recovered = True
         cut = ""
         if result.truncated:
             name, offset = result.truncated
@@ -186,7 +232,8 @@ class ChunkFile:
         reason = str(problem).removeprefix(self._where())
         warnings.warn(
             f"{self.path}: the file was not finished or its chunk map is damaged "
-            f"({reason}); read by scanning: {len(found)} chunks, {frames} frames{cut}",
+            f"({reason}); read by scanning: {len(found)} chunks, "
+            f"{result.frame_count} frames{cut}",
             IncompleteFileWarning,
             stacklevel=_caller_level(),
         )

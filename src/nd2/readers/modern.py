@@ -7,6 +7,7 @@ chunks lazily (each at most once) and turns frame chunks into arrays.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import warnings
@@ -20,10 +21,17 @@ from nd2 import structures as s
 from nd2.container.chunk import HEADER_SIZE, MAGIC_BYTES
 from nd2.container.chunk_file import ChunkFile
 from nd2.errors import ChunkError, MetadataError, ND2Error
-from nd2.metadata.attributes import decode_attributes
+from nd2.metadata.attributes import LOSSLESS, NO_COMPRESSION, decode_attributes
 from nd2.metadata.experiment import AXIS_LETTERS, decode_experiment
 from nd2.metadata.payload import decode_lazily, decode_to_dict, root_level
-from nd2.pixels import TIMESTAMP, FrameLayout, block_to_interleaved, dtype_for, present
+from nd2.pixels import (
+    TIMESTAMP,
+    FrameLayout,
+    block_to_interleaved,
+    dtype_for,
+    inflate_block,
+    present,
+)
 
 T = TypeVar("T")
 
@@ -154,7 +162,12 @@ class ModernReader:
         def compute() -> s.Attributes:
             name = self.chunk_name("attributes")
             if name is None:
-                raise MetadataError(f"{self.path}: file has no image attributes chunk")
+                unfinished = " (the file was not finished)" if self.chunks.recovered else ""
+                raise ChunkError(
+                    f"{self.path}: file has no image attributes chunk "
+                    f"{CHUNK_NAMES['attributes'][0].decode()!r}{unfinished}: frame geometry "
+                    "and pixel type are unknown"
+                )
             raw = self.raw("attributes")
             where = f"{self.path}: chunk {name.decode()!r}"
             comps = raw.get("uiComp")
@@ -165,10 +178,12 @@ class ModernReader:
                     f"{where}: {attrs.componentCount} components cannot be split into "
                     f"{attrs.channelCount} channels"
                 )
-            if self.chunks.recovered:
+            if self.chunks.recovered or not attrs.sequenceCount:
                 # the provisional attributes of an unfinished file count 0 frames
-                # (format document 2.6): the frames found by the scan are the truth
-                attrs = replace(attrs, sequenceCount=self.frame_count())
+                # (format document 2.6): the frames found are the truth
+                found = self.frame_count()
+                if self.chunks.recovered or found:
+                    attrs = replace(attrs, sequenceCount=found)
             return attrs
 
         return self._cached("attributes", compute)
@@ -209,9 +224,40 @@ class ModernReader:
             count = 0
             while frame_chunk_name(count) in self.chunks.chunk_map:
                 count += 1
+            if count and self.chunks.recovered and not self._frame_complete(count - 1):
+                count -= 1  # the writer stopped inside it: missing, like the rest
             return count
 
         return self._cached("frame_count", compute)
+
+    def _frame_complete(self, index: int) -> bool:
+        """Whether frame *index* holds its whole pixel block (checked on unfinished files).
+
+        Uses the raw attributes (not :attr:`attributes`, whose frame count
+        depends on this); when they cannot tell, the frame counts as complete.
+        """
+        try:
+            raw = self.raw("attributes")
+            height, row = raw.get("uiHeight"), raw.get("uiWidthBytes")
+            compression = raw.get("eCompression", NO_COMPRESSION)
+            offset, length = self._frame_range(index)
+        except ND2Error:
+            return True
+        if length < TIMESTAMP.size:
+            return False
+        if not (isinstance(height, int) and isinstance(row, int)) or compression not in (
+            NO_COMPRESSION,
+            LOSSLESS,
+        ):
+            return True
+        if compression == NO_COMPRESSION:
+            return length >= TIMESTAMP.size + height * row
+        try:  # a cut zlib stream inflates to fewer bytes
+            start = offset + TIMESTAMP.size
+            inflate_block(self.chunks.read(start, length - TIMESTAMP.size), height * row, "")
+        except ChunkError:
+            return False
+        return True
 
     def _frame_range(self, index: int) -> tuple[int, int]:
         """(payload offset, payload length) of frame *index*, validated once."""
@@ -235,9 +281,13 @@ class ModernReader:
     def read_frame(self, index: int) -> np.ndarray:
         """Frame *index* as an array of shape ``([C,] Y, X[, S])``.
 
-        Uncompressed frames are read-only views of the file's memory map.
+        Uncompressed frames are read-only views of the file's memory map.  A
+        frame the experiment planned but the file lacks (an interrupted
+        acquisition, an unfinished file) is blank, as in :meth:`ND2File.asarray`.
         """
         layout = self.layout
+        if self.frame_count() <= index < math.prod(self.loop_sizes().values()):
+            return np.zeros(layout.frame_shape, layout.dtype)
         whole = self.chunks.array
         if layout.compression is None and whole is not None:
             start = self._pixel_offset(index, layout)
