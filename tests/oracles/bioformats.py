@@ -218,21 +218,30 @@ def parse_image_info(text: str) -> list[dict[str, Any]]:
     return [_series_record(i, raw) for i, raw in blocks]
 
 
-@functools.lru_cache(maxsize=128)
-def _series_text(fingerprint: str, path: str) -> str:
-    key = cache_key("bf-series", fingerprint, _jar_identity(), _MODULE_SHA)
-    cached = cache_root() / "bioformats-results" / f"{key}.series.json"
+#: what ImageInfo is asked for: its metadata flag, and the parser of its output
+_IMAGE_INFO_KINDS = {
+    "series": ("-nometa", lambda out: parse_image_info(out)),
+    "ome": ("-omexml-only", lambda out: parse_ome_images(out)),
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _image_info_text(kind: str, fingerprint: str, path: str) -> str:
+    """``ImageInfo -nopix`` of *path*, parsed for *kind*, as JSON (cached on disk)."""
+    flag, parse = _IMAGE_INFO_KINDS[kind]
+    key = cache_key(f"bf-{kind}", fingerprint, _jar_identity(), _MODULE_SHA)
+    cached = cache_root() / "bioformats-results" / f"{key}.{kind}.json"
     if cached.exists():
         return cached.read_text()
     out = _run_java(
         ensure_bioformats_jar(),
         "loci.formats.tools.ImageInfo",
         "-nopix",
-        "-nometa",
+        flag,
         "-no-upgrade",
         path,
     )
-    text = json.dumps(parse_image_info(out))
+    text = json.dumps(parse(out))
     atomic_write_bytes(cached, text.encode())
     return text
 
@@ -240,7 +249,7 @@ def _series_text(fingerprint: str, path: str) -> str:
 def bioformats_series(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Core metadata of every Bio-Formats series in ``path``."""
     fp = file_fingerprint(path)
-    return json.loads(_series_text(json.dumps(fp, sort_keys=True), fp["path"]))
+    return json.loads(_image_info_text("series", json.dumps(fp, sort_keys=True), fp["path"]))
 
 
 def bioformats_plane_index(series_info: dict[str, Any], t: int, z: int, c: int) -> int:
@@ -376,26 +385,7 @@ def parse_ome_images(xml_text: str) -> list[dict[str, Any]]:
     return images
 
 
-@functools.lru_cache(maxsize=128)
-def _ome_text(fingerprint: str, path: str) -> str:
-    key = cache_key("bf-ome", fingerprint, _jar_identity(), _MODULE_SHA)
-    cached = cache_root() / "bioformats-results" / f"{key}.ome.json"
-    if cached.exists():
-        return cached.read_text()
-    out = _run_java(
-        ensure_bioformats_jar(),
-        "loci.formats.tools.ImageInfo",
-        "-nopix",
-        "-omexml-only",
-        "-no-upgrade",
-        path,
-    )
-    text = json.dumps(parse_ome_images(out))
-    atomic_write_bytes(cached, text.encode())
-    return text
-
-
 def bioformats_ome(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """What Bio-Formats' OME-XML says of every image: sizes, pixel sizes, channel names."""
     fp = file_fingerprint(path)
-    return json.loads(_ome_text(json.dumps(fp, sort_keys=True), fp["path"]))
+    return json.loads(_image_info_text("ome", json.dumps(fp, sort_keys=True), fp["path"]))

@@ -106,7 +106,7 @@ class ChunkWriter:
         return type(exc)(exc.errno, exc.strerror, self.path)
 
     def _write(self, parts: Sequence[Buffer]) -> None:
-        self.write_at(self.position, parts)
+        self._write_at(self.position, parts)
         self.position += sum(_nbytes(p) for p in parts)
 
     def add(self, name: bytes, payload: Buffer) -> int:
@@ -138,23 +138,8 @@ class ChunkWriter:
         self.entries[name] = (offset, FRAME_TIMESTAMP_SIZE + block_len)
         return offset
 
-    def reserve_frame(self, name: bytes, block_len: int) -> int:
-        """Skip the space of a frame chunk without writing it; return its offset.
-
-        Used by writers that fill frames from several threads with
-        :meth:`write_at`; the entry is recorded as if the frame were written.
-        """
-        offset = self.position
-        self.position += PAGE + round_up(block_len)
-        self.entries[name] = (offset, FRAME_TIMESTAMP_SIZE + block_len)
-        return offset
-
-    def write_at(self, offset: int, parts: Sequence[Buffer]) -> None:
-        """Write *parts* one after the other at *offset* (positional writes).
-
-        Frames may be written into space from :meth:`reserve_frame` by several
-        threads at once: positional writes share no file position.
-        """
+    def _write_at(self, offset: int, parts: Sequence[Buffer]) -> None:
+        """Write *parts* one after the other at *offset* (positional writes)."""
         fh = self._fh
         if fh is None:
             raise ValueError(f"{self.path}: the ND2 file is already finished")

@@ -14,7 +14,7 @@ import datetime as dt
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -138,7 +138,6 @@ class Description:
     text_info: dict[str, str]
     acquisition_time: dt.datetime
     significant_bits: int
-    extra: dict[str, Any] = field(default_factory=dict)
     #: whether the stage positions give Z (NIS-Elements' "include Z" of an XY loop)
     positions_have_z: bool = False
 
