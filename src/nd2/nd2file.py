@@ -416,6 +416,78 @@ class ND2File:
         data: np.ndarray = self.asarray()
         return data if dtype is None else data.astype(dtype, copy=False)
 
+    # ------------------------------------------------------ lazy and labelled
+    def to_dask(self, wrapper: bool = True, copy: bool = True) -> Any:
+        """Create a dask array (delayed reader) representing the image.
+
+        See :func:`nd2.lazy.to_dask` for the parameters.
+        """
+        from nd2.lazy import to_dask
+
+        return to_dask(self, wrapper=wrapper, copy=copy)
+
+    def to_xarray(
+        self,
+        delayed: bool = True,
+        squeeze: bool = True,
+        position: int | None = None,
+        copy: bool = True,
+    ) -> Any:
+        """Return a labelled ``xarray.DataArray`` representing the image.
+
+        See :func:`nd2.labelled.to_xarray` for the parameters.
+        """
+        from nd2.labelled import to_xarray
+
+        return to_xarray(self, delayed=delayed, squeeze=squeeze, position=position, copy=copy)
+
+    # ---------------------------------------------------------------- exports
+    def ome_metadata(
+        self, *, include_unstructured: bool = True, tiff_file_name: str | None = None
+    ) -> Any:
+        """Return the ``ome_types.OME`` metadata of this file.
+
+        See :func:`nd2.export.ome.ome_metadata` for the parameters.
+        """
+        from nd2.export.ome import ome_metadata
+
+        return ome_metadata(
+            self, include_unstructured=include_unstructured, tiff_file_name=tiff_file_name
+        )
+
+    def write_tiff(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        include_unstructured_metadata: bool = True,
+        progress: bool = False,
+        on_frame: Any = None,
+        modify_ome: Any = None,
+    ) -> None:
+        """Export to a TIFF file (OME-TIFF for ``.ome.tif`` / ``.ome.tiff``).
+
+        See :func:`nd2.export.tiff.write_tiff` for the parameters.
+        """
+        from nd2.export.tiff import write_tiff
+
+        write_tiff(
+            self,
+            dest,
+            include_unstructured_metadata=include_unstructured_metadata,
+            progress=progress,
+            on_frame=on_frame,
+            modify_ome=modify_ome,
+        )
+
+    def write_ome_zarr(self, dest: str | os.PathLike[str], **options: Any) -> Any:
+        """Export to OME-Zarr (NGFF 0.5, zarr v3).
+
+        See :func:`nd2.export.ome_zarr.write_ome_zarr` for the options.
+        """
+        from nd2.export.ome_zarr import write_ome_zarr
+
+        return write_ome_zarr(self, dest, **options)
+
     # ---------------------------------------------------------------- writing
     def write_nd2(
         self,
@@ -482,8 +554,10 @@ def imread(
     ----------
     file : str or Path
         Path of the ND2 file.
-    dask, xarray : bool
-        Return a dask array / xarray DataArray (not available yet; see below).
+    dask : bool
+        Return a lazy dask array (with *xarray*: a DataArray backed by dask).
+    xarray : bool
+        Return an ``xarray.DataArray`` with dims and physical coordinates.
     validate_frames : bool
         Verify frame chunk positions (see :class:`ND2File`).
 
@@ -492,7 +566,9 @@ def imread(
     np.ndarray
         The pixel data, shaped as :attr:`ND2File.shape`.
     """
-    if dask or xarray:
-        raise NotImplementedError("dask and xarray output are not supported yet")
     with ND2File(file, validate_frames=validate_frames) as f:
+        if xarray:
+            return f.to_xarray(delayed=dask)
+        if dask:
+            return f.to_dask()
         return f.asarray()

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-REFERENCE_REQUIREMENTS = ("nd2==0.12.0", "imagecodecs", "tifffile")
+REFERENCE_REQUIREMENTS = ("nd2==0.12.0", "imagecodecs", "tifffile", "xarray")
 SCRIPT = Path(__file__).with_name("reference_script.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUERY_TIMEOUT_S = 600
