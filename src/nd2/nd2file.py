@@ -8,13 +8,17 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, SupportsInt
+from typing import TYPE_CHECKING, Any, Literal, SupportsInt
 
 import numpy as np
 
 from nd2 import structures as s
 from nd2.pixels import present
 from nd2.readers.modern import ModernReader
+
+if TYPE_CHECKING:
+    import dask.array
+    import xarray as xr
 
 __all__ = ["ND2File", "imread"]
 
@@ -353,15 +357,55 @@ class ND2File:
             raise IndexError(f"frame index {int(frame_index)} out of range ({count} frames)")
         return index
 
-    def read_frame(self, frame_index: SupportsInt) -> np.ndarray:
-        """Read one frame (all channels) by its sequence index.
+    def read_frame(
+        self,
+        frame_index: SupportsInt,
+        *,
+        region: Sequence[int | slice | None] | None = None,
+        channels: int | slice | Sequence[int] | np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Read one frame by its sequence index, or a rectangle / some channels of it.
+
+        Only the bytes of the region are read from an uncompressed file (a
+        tile of a huge stitched frame costs the tile, not the frame); a
+        compressed frame is decoded once, then cropped.
+
+        Parameters
+        ----------
+        frame_index : int
+            Sequence index of the frame (negative counts from the end).
+        region : (y, x), optional
+            Rows and columns to read, each an integer (which drops that axis),
+            a slice (any start, stop and step, clipped to the frame as in
+            NumPy) or None (the whole axis), in pixels.  E.g.
+            ``region=(slice(100, 612), slice(0, 512))``.
+        channels : int, slice or sequence of int, optional
+            Channels to read (an integer drops the C axis, a sequence keeps
+            its order).  A file with a single channel has no C axis: only
+            channel 0 may be asked for.
 
         Returns
         -------
         np.ndarray
-            Array of shape ``([C,] Y, X[, S])``.
+            Array of shape ``([C,] Y, X[, S])`` cropped as asked: the same
+            values as ``read_frame(i)[c, y, x]`` (``c`` left out without a C
+            axis).  Uncompressed frames are read-only views of the file's
+            memory map when the file is mapped.
+
+        Raises
+        ------
+        IndexError
+            If the frame, an integer index or a channel is out of range.
+        ValueError
+            If *region* is not a ``(y, x)`` pair or a slice step is zero.
+        TypeError
+            If an index is not an integer, a slice or None.
+
+        Examples
+        --------
+        >>> tile = f.read_frame(0, region=(slice(0, 256), slice(256, 512)), channels=[0, 2])
         """
-        return self._rdr.read_frame(self._seq_index(frame_index))
+        return self._rdr.read_frame(self._seq_index(frame_index), region, channels)
 
     def asarray(self, position: int | None = None) -> np.ndarray:
         """Read the whole image into a NumPy array.
@@ -417,14 +461,40 @@ class ND2File:
         return data if dtype is None else data.astype(dtype, copy=False)
 
     # ------------------------------------------------------ lazy and labelled
-    def to_dask(self, wrapper: bool = True, copy: bool = True) -> Any:
+    def to_dask(
+        self, wrapper: bool = True, copy: bool = True, *, chunks: Any = None
+    ) -> dask.array.Array:
         """Create a dask array (delayed reader) representing the image.
 
-        See :func:`nd2.lazy.to_dask` for the parameters.
+        The array reads the file again when computed: it keeps working after
+        this file is closed, on every dask scheduler and after pickling.
+
+        Parameters
+        ----------
+        wrapper : bool, default True
+            Return an ``nd2.lazy.ND2DaskArray`` whose ``compute()`` opens the
+            file once for all its chunks; with False, a plain dask array whose
+            chunks each open and close the file.
+        copy : bool, default True
+            Chunks are new, writable arrays, never views of a memory map.
+        chunks : optional
+            Chunk sizes; by default one chunk per frame.  A mapping such as
+            ``{"Y": 1024, "X": 1024}`` splits the named axes (sub-frame chunks
+            read only their own bytes of uncompressed files); other values go
+            to dask for the whole shape.
+
+        Returns
+        -------
+        dask.array.Array
+            Shaped as :attr:`shape`, of :attr:`dtype`.
+
+        See Also
+        --------
+        nd2.lazy.to_dask : the details.
         """
         from nd2.lazy import to_dask
 
-        return to_dask(self, wrapper=wrapper, copy=copy)
+        return to_dask(self, wrapper=wrapper, copy=copy, chunks=chunks)
 
     def to_xarray(
         self,
@@ -547,7 +617,7 @@ def imread(
     dask: bool = False,
     xarray: bool = False,
     validate_frames: bool = False,
-) -> np.ndarray:
+) -> np.ndarray | xr.DataArray | dask.array.Array:
     """Open *file*, read it into a NumPy array and close it.
 
     Parameters
@@ -563,12 +633,15 @@ def imread(
 
     Returns
     -------
-    np.ndarray
-        The pixel data, shaped as :attr:`ND2File.shape`.
+    np.ndarray or xarray.DataArray or dask.array.Array
+        The pixel data, shaped as :attr:`ND2File.shape`.  A dask array (or a
+        dask-backed DataArray) reads the file when computed, after the file
+        opened here is closed.
     """
     with ND2File(file, validate_frames=validate_frames) as f:
         if xarray:
-            return f.to_xarray(delayed=dask)
+            labelled: xr.DataArray = f.to_xarray(delayed=dask)
+            return labelled
         if dask:
             return f.to_dask()
         return f.asarray()

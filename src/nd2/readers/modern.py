@@ -11,7 +11,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -21,6 +21,16 @@ from nd2 import structures as s
 from nd2.container.chunk import HEADER_SIZE, MAGIC_BYTES
 from nd2.container.chunk_file import ChunkFile
 from nd2.errors import ChunkError, MetadataError, ND2Error
+from nd2.frame_selection import (
+    AxisIndex,
+    ChannelIndex,
+    FrameSelection,
+    crop,
+    present_selection,
+    read_selection,
+    release_rest,
+    select,
+)
 from nd2.metadata.attributes import LOSSLESS, NO_COMPRESSION, decode_attributes
 from nd2.metadata.experiment import AXIS_LETTERS, decode_experiment
 from nd2.metadata.payload import decode_lazily, decode_to_dict, root_level
@@ -34,6 +44,9 @@ from nd2.pixels import (
 )
 
 T = TypeVar("T")
+
+#: Largest single read of a region (reads of more than 2 GiB may come back short).
+READ_LIMIT = 1 << 30
 
 #: Logical chunk -> (Lite variant name of v3 files, XML name of v2 files).
 CHUNK_NAMES: dict[str, tuple[bytes, bytes]] = {
@@ -278,24 +291,62 @@ class ModernReader:
             raise ChunkError(f"{self.path}: frame {index} is too short to hold a timestamp")
         return TIMESTAMP.unpack(self.chunks.read(offset, TIMESTAMP.size))[0]  # type: ignore[no-any-return]
 
-    def read_frame(self, index: int) -> np.ndarray:
-        """Frame *index* as an array of shape ``([C,] Y, X[, S])``.
+    def read_frame(
+        self,
+        index: int,
+        region: Sequence[AxisIndex] | None = None,
+        channels: ChannelIndex = None,
+    ) -> np.ndarray:
+        """Frame *index* (or a rectangle / some channels of it), shape ``([C,] Y, X[, S])``.
 
-        Uncompressed frames are read-only views of the file's memory map.  A
-        frame the experiment planned but the file lacks (an interrupted
-        acquisition, an unfinished file) is blank, as in :meth:`ND2File.asarray`.
+        *region* ``(y, x)`` and *channels* index the frame as NumPy would (see
+        :func:`nd2.frame_selection.select`).  Uncompressed frames are read-only
+        views of the file's memory map; without a map only the bytes of the
+        region are read.  A frame the experiment planned but the file lacks (an
+        interrupted acquisition, an unfinished file) is blank, as in
+        :meth:`ND2File.asarray`.
         """
         layout = self.layout
+        if region is None and channels is None:
+            return self.read_selection(index, None)
+        where = f"{self.path}: frame {index}: "
+        return self.read_selection(index, select(layout, region, channels, where))
+
+    def read_selection(self, index: int, sel: FrameSelection | None) -> np.ndarray:
+        """Like :meth:`read_frame`, with a validated selection (None: the whole frame)."""
+        layout = self.layout
         if self.frame_count() <= index < math.prod(self.loop_sizes().values()):
-            return np.zeros(layout.frame_shape, layout.dtype)
+            return np.zeros(layout.frame_shape if sel is None else sel.shape(layout), layout.dtype)
         whole = self.chunks.array
         if layout.compression is None and whole is not None:
             start = self._pixel_offset(index, layout)
-            frame: np.ndarray = np.ndarray(
-                layout.frame_shape, layout.dtype, whole, start, layout.user_strides
+            if sel is None:
+                frame: np.ndarray = np.ndarray(
+                    layout.frame_shape, layout.dtype, whole, start, layout.user_strides
+                )
+                return frame
+            stored: np.ndarray = np.ndarray(
+                layout.stored_shape, layout.dtype, whole, start, layout.stored_strides
             )
-            return frame
-        return present(self.read_interleaved(index), layout)
+            return present_selection(crop(stored, sel), layout, sel)
+        if layout.compression is None and sel is not None:  # no memory map: read the region
+            start = self._pixel_offset(index, layout)
+            return read_selection(self._readinto, start, layout, sel)
+        stored = self.read_interleaved(index)
+        if sel is None:
+            return present(stored, layout)
+        # compressed: the frame is decoded whole, then cropped
+        return release_rest(present_selection(crop(stored, sel), layout, sel), stored)
+
+    def _readinto(self, offset: int, out: np.ndarray) -> None:
+        """Fill the uint8 array *out* with the bytes at *offset* (bounded reads)."""
+        size, done = out.nbytes, 0
+        while done < size:
+            step = min(size - done, READ_LIMIT)
+            out[done : done + step] = np.frombuffer(
+                self.chunks.read(offset + done, step), np.uint8
+            )
+            done += step
 
     def _pixel_offset(self, index: int, layout: FrameLayout) -> int:
         """File offset of the pixels of uncompressed frame *index* (size checked)."""
