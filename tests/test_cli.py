@@ -86,6 +86,30 @@ def test_top_level_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> No
     code, _, err = run(capsys)
     assert code == 2
     assert_one_error_line(err, "give a command or an ND2 file")
+    code, out, _ = run(capsys, "--json", TZC)  # options of info without the command
+    assert code == 0
+    assert json.loads(out)["sizes"]["T"] == 3
+
+
+def test_no_command_modifies_its_source(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = tmp_path / "src" / MULTIPOINT.name
+    source.parent.mkdir()
+    shutil.copyfile(MULTIPOINT, source)
+    before = (source.read_bytes(), source.stat().st_mtime_ns)
+    for args in (
+        ["info", source],
+        ["info", "--json", "--unstructured", source],
+        ["convert", source, tmp_path / "copy.nd2", "--compress"],
+        ["split", source, tmp_path / "parts"],
+        ["preview", source, "-o", tmp_path / "p.png"],
+        ["index", source.parent, "--json"],
+    ):
+        code, _, err = run(capsys, *args)
+        assert code == 0, (args, err)
+    assert (source.read_bytes(), source.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in source.parent.iterdir()) == [MULTIPOINT.name]
 
 
 # ------------------------------------------------------------------------ info
@@ -418,6 +442,9 @@ def test_convert_to_zarr(
     code, _, err = run(capsys, "convert", sample, out)
     assert code == 1
     assert_one_error_line(err, "already exists")
+    code, _, err = run(capsys, "convert", sample, out, "--overwrite")
+    assert code == 0, err
+    assert zarr.open_group(out, mode="r").attrs
 
 
 # ----------------------------------------------------------------------- split

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from nd2.errors import ND2Error
 
@@ -46,43 +47,75 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'nd2' has no attribute {name!r}")
 
 
-def _head(path: str | os.PathLike[str] | Any, size: int = 12) -> bytes:
-    if hasattr(path, "read"):
-        handle: Any = path
-        pos = handle.tell()
-        try:
-            return bytes(handle.read(size))
-        finally:
-            handle.seek(pos)
-    with open(path, "rb") as fh:
-        return fh.read(size)
+def _head(
+    path: Any,
+    size: int = 12,
+    open_: Callable[[Any], IO[bytes]] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> bytes:
+    """The first *size* bytes of a path, URL or binary file object (its position kept)."""
+    if open_ is not None and not hasattr(path, "read"):
+        with open_(path) as fh:
+            return bytes(fh.read(size))
+    from nd2.container.sources import open_source
+
+    source = open_source(path, storage_options)
+    try:
+        return source.read(0, min(size, source.size))
+    finally:
+        source.close()
 
 
-def is_supported_file(path: str | os.PathLike[str] | Any) -> bool:
-    """Return True if *path* (or an open binary file) starts like an ND2 file.
+def is_supported_file(
+    path: str | os.PathLike[str] | IO[bytes],
+    open_: Callable[[Any], IO[bytes]] | None = None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> bool:
+    """Return True if *path* starts like an ND2 file (modern or legacy).
 
     Parameters
     ----------
-    path : str, Path or binary file object
-        The file to test.
+    path : str, Path, URL or binary file object
+        The file to test: a path, a URL (any string holding ``"://"``, read with
+        fsspec) or a seekable binary file object (read from its start, its
+        position put back).
+    open_ : callable, optional
+        Opens *path* as a binary file object (default: the same sources as
+        :class:`ND2File`).
+    storage_options : dict, optional
+        Options of the fsspec filesystem of a URL.
 
     Returns
     -------
     bool
         Whether the file can be opened as an ND2 file.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, ConnectionError, OSError
+        If the file (or server) cannot be read.
+    TypeError
+        For a file object in text mode or one that cannot seek.
     """
     from nd2.container.chunk_file import sniff
 
-    return sniff(_head(path)) is not None
+    return sniff(_head(path, open_=open_, storage_options=storage_options)) is not None
 
 
-def is_legacy(path: str | os.PathLike[str]) -> bool:
+def is_legacy(
+    path: str | os.PathLike[str] | IO[bytes],
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> bool:
     """Return True if *path* is a legacy (JPEG 2000 based) ND2 file.
 
     Parameters
     ----------
-    path : str or Path
-        The file to test.
+    path : str, Path, URL or binary file object
+        The file to test (as for :func:`is_supported_file`).
+    storage_options : dict, optional
+        Options of the fsspec filesystem of a URL.
 
     Returns
     -------
@@ -91,4 +124,4 @@ def is_legacy(path: str | os.PathLike[str]) -> bool:
     """
     from nd2.container.chunk_file import sniff
 
-    return sniff(_head(path)) == "legacy"
+    return sniff(_head(path, storage_options=storage_options)) == "legacy"

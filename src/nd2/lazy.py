@@ -26,7 +26,7 @@ import numpy as np
 
 from nd2._optional import require
 from nd2.frame_selection import FrameSelection
-from nd2.pixels import present
+from nd2.pixels import FrameLayout, present
 from nd2.readers.frame_source import FrameLocation, FrameSource
 
 if TYPE_CHECKING:
@@ -86,8 +86,10 @@ class WholeFrames:
 def read_whole_frames(source: FrameSource, plan: WholeFrames, workers: int) -> np.ndarray:
     """All the frames of *plan* read straight into one array (no per-chunk copies).
 
-    The result is shaped ``loop_shape + ([C,] Y, X[, S])``: a transposed view
-    of frames stored as in the file (``Y, X, C, S``), as :meth:`ND2File.asarray`.
+    The result is shaped ``loop_shape + ([C,] Y, X[, S])``; as from
+    :meth:`ND2File.asarray`, it is a transposed view of frames stored as in
+    the file (``Y, X, C, S``): rows without padding go from the file into it
+    with no copy at all.
     """
     layout = source.layout
     stored = np.empty((len(plan.frames), *layout.stored_shape), layout.dtype)
@@ -125,7 +127,7 @@ def _array_class() -> type:
         for each chunk.  ``compute()`` of the array itself on the threaded (or
         synchronous) scheduler, with chunks of whole frames, reads the frames
         straight into the result instead of building it from chunks: the same
-        values, once the memory.
+        values (laid out as by :meth:`ND2File.asarray`), half the memory.
         """
 
         _nd2_source: FrameSource
@@ -264,50 +266,56 @@ def to_dask(
     base = require("dask.base", "ND2File.to_dask")
     hlg = require("dask.highlevelgraph", "ND2File.to_dask")
     source = FrameSource(f)
-    layout = source.layout
-    sizes = dict(f.sizes)
-    axes = list(sizes)
     normal = normalize_chunks(f, chunks)
-    loop_axes = [i for i, axis in enumerate(axes) if axis not in FRAME_AXES]
-    count = int(np.prod(f._loop_shape))
-    seq = np.arange(count, dtype=np.int64).reshape([sizes[axes[i]] for i in loop_axes])
+    sizes = dict(f.sizes)
+    loop_shape = tuple(n for axis, n in sizes.items() if axis not in FRAME_AXES)
+    # sequence index of each frame, over the loop axes of the array
+    seq = np.arange(int(np.prod(f._loop_shape)), dtype=np.int64).reshape(loop_shape)
     locations = FrameSource.locations(f, seq.ravel().tolist())
     mtime = os.stat(source.path).st_mtime_ns if os.path.isfile(source.path) else 0
     token = base.tokenize(source.path, source.size, mtime, normal, copy, f._validate_frames)
     name = f"nd2-{os.path.basename(source.path)}-{token}"
-    per_axis = [_ranges(c) for c in normal]
-    frame_part = {axis: per_axis[axes.index(axis)] for axis in FRAME_AXES if axis in sizes}
-    dsk: dict[Any, Any] = {}
-    for key in itertools.product(*(range(len(c)) for c in normal)):
+    blocks = plan_blocks(list(sizes), normal, seq, locations, source.layout, copy)
+    dsk = {(name, *key): (read_block, source, block) for key, block in blocks.items()}
+    graph = hlg.HighLevelGraph.from_collections(name, dsk, dependencies=())
+    if not wrapper:
+        meta = np.empty((0,) * len(normal), f.dtype)
+        return da.Array(graph, name, normal, dtype=f.dtype, meta=meta)  # type: ignore[no-any-return]
+    whole = None
+    if all(len(c) == 1 for axis, c in zip(sizes, normal) if axis in FRAME_AXES):
+        whole = WholeFrames(tuple(seq.ravel().tolist()), tuple(locations), loop_shape)
+    return _rebuild(graph, name, normal, f.dtype, source, whole)  # type: ignore[no-any-return]
+
+
+def plan_blocks(
+    axes: list[str],
+    chunks: tuple[tuple[int, ...], ...],
+    seq: np.ndarray,
+    locations: list[FrameLocation],
+    layout: FrameLayout,
+    copy: bool,
+) -> dict[tuple[int, ...], Block]:
+    """What each chunk (by block index) reads."""
+    per_axis = [_ranges(c) for c in chunks]
+    loop_axes = [i for i, axis in enumerate(axes) if axis not in FRAME_AXES]
+    blocks: dict[tuple[int, ...], Block] = {}
+    for key in itertools.product(*(range(len(c)) for c in chunks)):
         picked = [per_axis[i][key[i]] for i in loop_axes]
         frames = seq[tuple(slice(r.start, r.stop) for r in picked)].ravel().tolist()
-        part = {axis: frame_part[axis][key[axes.index(axis)]] for axis in frame_part}
-        sel = FrameSelection(
-            rows=part["Y"],
-            cols=part["X"],
-            channels=part.get("C", range(layout.channels)),
-            drop_c="C" not in part,
-        )
+        part = {axis: per_axis[i][key[i]] for i, axis in enumerate(axes) if axis in FRAME_AXES}
         comps = part.get("S")
-        block = Block(
+        whole_s = comps is None or len(comps) == layout.components_per_channel
+        blocks[key] = Block(
             frames=tuple(frames),
             locations=tuple(locations[i] for i in frames),
             loop_shape=tuple(len(r) for r in picked),
-            sel=sel,
-            components=None
-            if comps is None or len(comps) == layout.components_per_channel
-            else slice(comps.start, comps.stop),
+            sel=FrameSelection(
+                rows=part["Y"],
+                cols=part["X"],
+                channels=part.get("C", range(layout.channels)),
+                drop_c="C" not in part,
+            ),
+            components=None if whole_s else slice(comps.start, comps.stop),  # type: ignore[union-attr]
             copy=copy,
         )
-        task_key = (name, *key)
-        dsk[task_key] = (read_block, source, block)
-    graph = hlg.HighLevelGraph.from_collections(name, dsk, dependencies=())
-    if wrapper:
-        whole = None
-        if all(len(normal[axes.index(axis)]) == 1 for axis in frame_part):
-            shape = tuple(sizes[axes[i]] for i in loop_axes)
-            whole = WholeFrames(tuple(seq.ravel().tolist()), tuple(locations), shape)
-        arr = _rebuild(graph, name, normal, f.dtype, source, whole)
-        return arr  # type: ignore[no-any-return]
-    meta = np.empty((0,) * len(normal), f.dtype)
-    return da.Array(graph, name, normal, dtype=f.dtype, meta=meta)  # type: ignore[no-any-return]
+    return blocks

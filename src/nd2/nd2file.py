@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Literal, SupportsInt
+from typing import IO, TYPE_CHECKING, Any, Literal, SupportsInt
 
 import numpy as np
 
@@ -28,29 +28,71 @@ class ND2File:
 
     Parameters
     ----------
-    path : str or Path
-        Filename of an ND2 file.
+    path : str, Path, URL or binary file object
+        Filename of an ND2 file; any string holding ``"://"`` is a URL read
+        with fsspec (``http(s)://``, ``s3://``, ``file://``, ``memory://``...;
+        needs the ``fsspec`` extra); or an open, seekable binary file object
+        such as ``open(path, "rb")`` or ``io.BytesIO`` (read from, never
+        closed: whoever opened it closes it).  URLs are read with ranged
+        requests: opening fetches the signature, the trailer and the chunk
+        map, a frame costs about its own bytes.  Only local files are memory
+        mapped.
     validate_frames : bool, default False
         Check every frame chunk when the file is opened and relocate frames whose
         chunk is not where the chunk map says (a damaged file), searching
         ``search_window`` KiB around the expected offset.
     search_window : int, default 100
         Search window in KiB used when ``validate_frames`` is True.
+    storage_options : dict, optional
+        Options of the fsspec filesystem of a URL, e.g. for S3 ``{"anon": True}``
+        or ``{"key": ..., "secret": ..., "client_kwargs": {"endpoint_url": ...}}``,
+        for HTTP ``{"headers": {...}}``.  Only for URLs.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, ConnectionError, OSError
+        If the file (or server) cannot be read; the message names it.  A server
+        that ignores HTTP Range requests is refused with an OSError rather
+        than downloaded whole for every read.
+    TypeError
+        For a file object in text mode or one that cannot seek, or
+        *storage_options* given for something that is not a URL.
+    nd2.errors.ND2Error
+        If the content is not a readable ND2 file.
+
+    Notes
+    -----
+    An ND2File opened from a path or a URL pickles as that path or URL (and
+    its *storage_options*): dask workers and other processes open it again.
+    One opened from a file object cannot be pickled (TypeError).
 
     Examples
     --------
     >>> with nd2.ND2File("path/to/file.nd2") as f:
     ...     data = f.asarray()
+    >>> with nd2.ND2File("s3://bucket/file.nd2", storage_options={"anon": True}) as f:
+    ...     frame = f.read_frame(0)
     """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | IO[bytes],
         *,
         validate_frames: bool = False,
         search_window: int = 100,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
-        self._path = os.fspath(path)
+        from nd2.container.sources import describe, is_url
+
+        if isinstance(path, str | bytes | os.PathLike):
+            self._file_object: IO[bytes] | None = None
+            self._path = os.fsdecode(path)
+        else:
+            self._file_object = path
+            self._path = describe(path)
+        if storage_options and not is_url(self._path):
+            raise TypeError(f"{self._path}: storage_options only apply to URLs")
+        self._storage_options = storage_options
         self._validate_frames = validate_frames
         self._search_window = search_window
         self._lock = threading.RLock()
@@ -59,13 +101,20 @@ class ND2File:
 
     # ------------------------------------------------------------ life cycle
     def open(self) -> None:
-        """Open the file for reading (does nothing if it is already open)."""
+        """Open the file for reading (does nothing if it is already open).
+
+        A file object is read again from where it is; a URL is opened anew.
+        """
+        from nd2.container.sources import open_source
+
         with self._lock:
             if self._reader is None:
-                self._reader = ModernReader(self._path, self._validate_frames, self._search_window)
+                origin = self._path if self._file_object is None else self._file_object
+                source = open_source(origin, self._storage_options)
+                self._reader = ModernReader(source, self._validate_frames, self._search_window)
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (a file object passed in is left open)."""
         with self._lock:
             if self._reader is not None:
                 self._reader.close()
@@ -94,10 +143,16 @@ class ND2File:
             reader.close()
 
     def __getstate__(self) -> dict[str, Any]:
+        if self._file_object is not None:
+            raise TypeError(
+                f"cannot pickle an ND2File reading from the file object {self._path}: "
+                "open the file by path or URL to pickle it (or to use it in other processes)"
+            )
         return {
             "path": self._path,
             "validate_frames": self._validate_frames,
             "search_window": self._search_window,
+            "storage_options": self._storage_options,
             "closed": self.closed,
         }
 
@@ -106,6 +161,7 @@ class ND2File:
             state["path"],
             validate_frames=state["validate_frames"],
             search_window=state["search_window"],
+            storage_options=state.get("storage_options"),
         )
         if state["closed"]:
             self.close()
@@ -120,8 +176,15 @@ class ND2File:
     # ------------------------------------------------------------ basic facts
     @property
     def path(self) -> str:
-        """Path of the file."""
-        return self._path
+        """Path of the file, or its URL.
+
+        For a file object, its ``name`` (``""`` when it has none, as for
+        ``io.BytesIO``).
+        """
+        if self._file_object is None:
+            return self._path
+        name = getattr(self._file_object, "name", "")
+        return name if isinstance(name, str) else ""
 
     @cached_property
     def version(self) -> tuple[int, ...]:
@@ -549,14 +612,109 @@ class ND2File:
             modify_ome=modify_ome,
         )
 
-    def write_ome_zarr(self, dest: str | os.PathLike[str], **options: Any) -> Any:
-        """Export to OME-Zarr (NGFF 0.5, zarr v3).
+    def write_ome_zarr(
+        self,
+        dest: str | os.PathLike[str] | Any,
+        *,
+        chunks: Mapping[str, int | None] | Sequence[int | None] | None = None,
+        shards: Mapping[str, int | None] | Sequence[int | None] | None = None,
+        compression: str | Any | None = "zstd",
+        compression_level: int | None = None,
+        levels: int | None = None,
+        downscale: int = 2,
+        position: int | None = None,
+        progress: bool = False,
+        overwrite: bool = False,
+    ) -> Any:
+        """Export to OME-Zarr: OME-NGFF 0.5 on zarr v3, with multiscale levels.
 
-        See :func:`nd2.export.ome_zarr.write_ome_zarr` for the options.
+        Each image has the NGFF axes ``t, c, z, y, x`` that the file has (RGB
+        samples become channels: ``C0 red, C0 green, ...``), with units and
+        scales from the calibration, Z step and time interval, and ``omero``
+        channels (labels, colours, display windows).  Resolution levels ``"0"``
+        (full), ``"1"``, ... halve Y and X by *downscale*, each the block mean of
+        the one above (computed: the preview images an ND2 file may hold are
+        not used).  A file with XY positions (or custom loops) is written in the
+        NGFF ``bioformats2raw.layout``: one image group per position, ``"0"``,
+        ``"1"``, ..., listed by the ``"OME"`` group; with a single image (or
+        *position* given), the root group is the image.
+
+        Frames are read one at a time; memory holds one shard (one chunk
+        without sharding) deep along ``t`` and ``z`` with all its channels and
+        levels: one frame with the default chunks.  Needs the ``zarr`` extra.
+
+        Parameters
+        ----------
+        dest : str, Path or zarr store
+            A local directory (written beside *dest* and renamed into place when
+            complete, so a failure leaves no partial export there), or any zarr
+            store or fsspec URL (written in place).
+        chunks : mapping or sequence, optional
+            Chunk shape of the full-resolution arrays: one size per image axis,
+            or ``{"y": 512, "x": 512, ...}`` by axis name; None or -1 means the
+            whole axis.  Default: one plane per chunk, e.g. ``(1, 1, 1, Y, X)``.
+            Lower levels clip the chunks to their size.
+        shards : mapping or sequence, optional
+            Shard shape (zarr v3 sharding), each a multiple of the chunk size
+            (None or -1: the whole axis; an axis a mapping leaves out is one
+            chunk deep).  Default None: no sharding.
+        compression : {"zstd", "blosc", "lz4", "gzip", "zlib", None} or zarr codec
+            Lossless compression of each chunk: ``"blosc"`` and ``"lz4"`` are
+            Blosc with LZ4 and byte shuffling; ``"zlib"`` is written as zarr's
+            gzip codec; a ``zarr.abc.codec.BytesBytesCodec`` is used as is.
+        compression_level : int, optional
+            Level of *compression* (default 3 for zstd, 5 for Blosc, 6 for gzip).
+        levels : int, optional
+            Number of resolution levels.  Default: halve until the smaller of
+            Y and X is at most 256 pixels (one level for smaller images).
+        downscale : int, default 2
+            Factor between the Y and X sizes of successive levels.
+        position : int, optional
+            Export only this XY position (index along ``P``), as a single image.
+        progress : bool
+            Show a progress bar (needs the ``tqdm`` extra).
+        overwrite : bool
+            Replace an existing export at *dest*.  A local directory is only
+            replaced when it is a zarr store (or empty), and only once the new
+            export is complete.
+
+        Returns
+        -------
+        zarr.Group
+            The root group of the export (read-only for a local directory).
+
+        Raises
+        ------
+        ImportError
+            If zarr is not installed.
+        FileExistsError
+            If *dest* exists and *overwrite* is False, or it is a directory
+            that is not a zarr store.
+        ValueError, TypeError
+            For bad options (before anything is written).
+        IndexError
+            If *position* is out of range.
+
+        Examples
+        --------
+        >>> with nd2.ND2File("cells.nd2") as f:
+        ...     f.write_ome_zarr("cells.ome.zarr", chunks={"y": 512, "x": 512})
         """
         from nd2.export.ome_zarr import write_ome_zarr
 
-        return write_ome_zarr(self, dest, **options)
+        return write_ome_zarr(
+            self,
+            dest,
+            chunks=chunks,
+            shards=shards,
+            compression=compression,
+            compression_level=compression_level,
+            levels=levels,
+            downscale=downscale,
+            position=position,
+            progress=progress,
+            overwrite=overwrite,
+        )
 
     # ---------------------------------------------------------------- writing
     def write_nd2(
@@ -608,28 +766,37 @@ class ND2File:
             details = "(closed)" if self.closed else f"{self.dtype}: {dict(self.sizes)!r}"
         except ValueError as exc:  # damaged metadata must not break repr
             details = f"({exc.__class__.__name__})"
-        return f"<ND2File at {hex(id(self))}: {Path(self._path).name!r} {details}>"
+        if self._file_object is not None:
+            name = os.path.basename(self.path) or self._path
+        else:  # the last part of a path or URL (without a URL's query)
+            name = self._path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            name = Path(name).name or self._path
+        return f"<ND2File at {hex(id(self))}: {name!r} {details}>"
 
 
 def imread(
-    file: str | os.PathLike[str],
+    file: str | os.PathLike[str] | IO[bytes],
     *,
     dask: bool = False,
     xarray: bool = False,
     validate_frames: bool = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> np.ndarray | xr.DataArray | dask.array.Array:
     """Open *file*, read it into a NumPy array and close it.
 
     Parameters
     ----------
-    file : str or Path
-        Path of the ND2 file.
+    file : str, Path, URL or binary file object
+        Path of the ND2 file, a URL (any string holding ``"://"``, read with
+        fsspec) or an open seekable binary file object (see :class:`ND2File`).
     dask : bool
         Return a lazy dask array (with *xarray*: a DataArray backed by dask).
     xarray : bool
         Return an ``xarray.DataArray`` with dims and physical coordinates.
     validate_frames : bool
         Verify frame chunk positions (see :class:`ND2File`).
+    storage_options : dict, optional
+        Options of the fsspec filesystem of a URL (see :class:`ND2File`).
 
     Returns
     -------
@@ -638,7 +805,7 @@ def imread(
         dask-backed DataArray) reads the file when computed, after the file
         opened here is closed.
     """
-    with ND2File(file, validate_frames=validate_frames) as f:
+    with ND2File(file, validate_frames=validate_frames, storage_options=storage_options) as f:
         if xarray:
             labelled: xr.DataArray = f.to_xarray(delayed=dask)
             return labelled

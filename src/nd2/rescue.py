@@ -24,6 +24,7 @@ from numpy.typing import DTypeLike
 
 from nd2.container.chunk import CHUNK_MAGIC, HEADER, HEADER_SIZE
 from nd2.container.recovery import find_bytes
+from nd2.container.sources import ByteSource, is_url, open_source
 
 __all__ = ["rescue_nd2"]
 
@@ -45,7 +46,11 @@ class _Source:
 
 
 def _frames(
-    source: _Source, chunk_start: bytes, dt: np.dtype, frame_shape: tuple[int, ...], verbose: bool
+    source: _Source | ByteSource,
+    chunk_start: bytes,
+    dt: np.dtype,
+    frame_shape: tuple[int, ...],
+    verbose: bool,
 ) -> Iterator[np.ndarray]:
     """Every complete frame chunk found after a *chunk_start* marker, in file order."""
     size = source.size
@@ -104,7 +109,8 @@ def rescue_nd2(
     Parameters
     ----------
     handle : binary file object, str or PathLike
-        Path of the file, or a seekable file opened in binary mode (for example
+        Path of the file, a URL (any string holding ``"://"``, read with fsspec
+        in bounded ranges), or a seekable file opened in binary mode (for example
         ``open('some.nd2', 'rb')``; it is not closed).
     frame_shape : tuple of int, optional
         Shape of each frame, e.g. ``(512, 512, 2)`` for 2 channels of 512 x 512
@@ -142,14 +148,19 @@ def rescue_nd2(
     if any(n < 1 for n in shape):
         raise ValueError(f"frame_shape {frame_shape} must hold positive sizes")
     with ExitStack() as stack:
-        if isinstance(handle, str | os.PathLike):
-            handle = stack.enter_context(open(handle, "rb"))
+        source: _Source | ByteSource
+        if is_url(handle):
+            source = open_source(handle)
+            stack.callback(source.close)
+        elif isinstance(handle, str | os.PathLike):
+            source = _Source(stack.enter_context(open(handle, "rb")))
         else:
             where = handle.tell()
             stack.callback(handle.seek, where)  # leave the caller's handle as it was
+            source = _Source(handle)
         found = 0
         if max_iters is None or max_iters > 0:
-            for frame in _frames(_Source(handle), chunk_start, dt, shape, verbose):
+            for frame in _frames(source, chunk_start, dt, shape, verbose):
                 found += 1
                 yield frame
                 if max_iters is not None and found >= max_iters:

@@ -181,11 +181,12 @@ def _check_options(compression: Any, compression_level: Any) -> None:
         raise ValueError(f"compression_level must be 0-9, got {compression_level!r}")
 
 
-def _check_target(source: str, dest: str | os.PathLike[str]) -> Path:
+def _check_target(source: str, local_path: str | None, dest: str | os.PathLike[str]) -> Path:
+    """*dest* as a Path; *local_path* is the source's file on disk (None for a URL...)."""
     target = Path(os.fspath(dest))
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
-    if target.exists() and os.path.samefile(source, target):
+    if local_path is not None and target.exists() and os.path.samefile(local_path, target):
         raise ValueError(f"{target}: cannot re-write {source} onto itself")
     return target
 
@@ -388,7 +389,7 @@ def write_nd2(
     _check_options(compression, compression_level)
     if ndfile.is_legacy:
         raise UnsupportedFeatureError(f"{reader.path}: legacy (JPEG 2000) files cannot be copied")
-    target = _check_target(reader.path, dest)
+    target = _check_target(reader.path, reader.chunks.source.local_path, dest)
     steps = plan(reader, compression, positions)
     coder = FrameCoder(reader, compression is not None, compression_level)
     bar = progress_bar(progress, sum(step.frame is not None for step in steps), "writing ND2")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,25 +99,6 @@ def _check_target(file: str, out: str, overwrite: bool) -> None:
         raise CommandError(out, f"folder {target.parent} does not exist")
 
 
-def _accepts(function: Any, name: str) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-
-
-def _write_zarr(f: ND2File, out: str, overwrite: bool, show_progress: bool) -> None:
-    # the exporter's own options (it may take more than ND2File.write_ome_zarr shows)
-    write_ome_zarr = importlib.import_module("nd2.export.ome_zarr").write_ome_zarr
-    options: dict[str, Any] = {}
-    if show_progress and _accepts(write_ome_zarr, "progress"):
-        options["progress"] = True
-    if overwrite and Path(out).exists() and _accepts(write_ome_zarr, "overwrite"):
-        options["overwrite"] = True
-    f.write_ome_zarr(out, **options)
-
-
 def convert(f: ND2File, out: str, args: argparse.Namespace, kind: str) -> None:
     """Write the open file *f* to *out* in the format *kind*."""
     show = progress.wanted(args.progress)
@@ -133,7 +112,7 @@ def convert(f: ND2File, out: str, args: argparse.Namespace, kind: str) -> None:
     elif kind == "tiff":
         f.write_tiff(out, include_unstructured_metadata=args.unstructured, progress=show)
     else:
-        _write_zarr(f, out, args.overwrite, show)
+        f.write_ome_zarr(out, progress=show, overwrite=args.overwrite)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -190,8 +190,8 @@ def picture(f: ND2File, args: argparse.Namespace) -> np.ndarray:
     if f.is_rgb:
         pictures = composite.rgb_picture(projected, _rgb_maximum(f))
     else:
-        colours = _colours(f, channels)
-        pictures = composite.blend_channels(projected, colours, tuple(args.percentiles))  # type: ignore[arg-type]
+        low, high = args.percentiles
+        pictures = composite.blend_channels(projected, _colours(f, channels), (low, high))
     return composite.montage(pictures, args.columns, GAP)
 
 
@@ -203,7 +203,11 @@ def _colours(f: ND2File, channels: list[int]) -> list[tuple[int, int, int] | Non
         meta = f.metadata.channels or []
     except ND2Error:  # damaged picture metadata: the pixels can still be shown
         meta = []
-    return [tuple(meta[c].channel.color[:3]) if c < len(meta) else None for c in channels]  # type: ignore[misc]
+    colours: list[tuple[int, int, int] | None] = []
+    for c in channels:
+        colour = meta[c].channel.color if c < len(meta) else None
+        colours.append((colour.r, colour.g, colour.b) if colour is not None else None)
+    return colours
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from nd2.container.chunk import (
 )
 from nd2.container.chunk_map import TRAILER_SIZE, ChunkMap, decode_chunk_map, decode_trailer
 from nd2.container.recovery import scan_chunks
+from nd2.container.sources import ByteSource, open_source
 from nd2.errors import ChunkError, CorruptFileError, IncompleteFileWarning, NotND2Error
 
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
@@ -38,8 +39,8 @@ _VERSION_RE = re.compile(rb"Ver(\d+)\.(\d+)")
 _NAME_BYTES = bytes(range(0x20, 0x7F))
 _NOT_NAME_BYTE = re.compile(rb"[^\x20-\x7e]")
 
-#: ``os.pread`` where the platform has it (not on Windows).
-_PREAD = getattr(os, "pread", None)
+#: Largest chunk-map region a remote source reads in one go at open.
+MAX_HELD = 64 << 20
 
 
 def sniff(head: bytes) -> str | None:
@@ -82,26 +83,32 @@ class ChunkFile:
 
     Parameters
     ----------
-    path : str or Path
-        The file to open.  ``FileNotFoundError`` / ``IsADirectoryError`` are
-        raised as by :func:`open`; any problem with the content raises a
-        subclass of :class:`nd2.errors.ND2Error`.
+    source : str, Path or ByteSource
+        The file to open: a path, a URL (see
+        :func:`nd2.container.sources.open_source`) or an open
+        :class:`~nd2.container.sources.ByteSource`, which is closed with this
+        object.  ``FileNotFoundError`` / ``IsADirectoryError`` are raised as by
+        :func:`open`; any problem with the content raises a subclass of
+        :class:`nd2.errors.ND2Error`.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+    def __init__(self, source: str | os.PathLike[str] | ByteSource) -> None:
+        self.source: ByteSource = open_source(source)
+        #: how messages name the file: its path, URL or file object
+        self.path = self.source.name
         self._lock = threading.Lock()
         # decoding (or rebuilding) the map happens once, with at most one warning
         self._map_lock = threading.Lock()
         self._array: np.ndarray | None = None
-        self._fh = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        # mapped on first use (opening and metadata need only a few reads)
+        self._mm: mmap.mmap | None = None
+        self._mapped = False
+        #: (offset, bytes) of a region read in one go (remote sources: the chunk map)
+        self._held: tuple[int, bytes] | None = None
         try:
-            self.size = os.fstat(self._fh.fileno()).st_size
+            self.size = self.source.size
             if self.size < HEADER_SIZE:
                 raise NotND2Error(f"{self._where()}not an ND2 file: only {self.size} bytes long")
-            # mapped on first use (opening and metadata need only a few reads)
-            self._mm: mmap.mmap | None = None
-            self._mapped = False
             self.version = self._read_signature()
             self._recovered = False
             self._chunk_map: ChunkMap | None = None
@@ -119,12 +126,6 @@ class ChunkFile:
     # ------------------------------------------------------------------ opening
     def _where(self) -> str:
         return f"{self.path}: "
-
-    def _map_file(self) -> mmap.mmap | None:
-        try:
-            return mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # e.g. special files; fall back to reads
-            return None
 
     def _read_signature(self) -> tuple[int, int]:
         want = HEADER_SIZE + len(FILE_SIGNATURE_NAME) + SIGNATURE_PAYLOAD_SIZE
@@ -163,6 +164,11 @@ class ChunkFile:
                 f"{where}no chunk map signature in the last {TRAILER_SIZE} bytes: the "
                 "file is truncated or was not finished"
             )
+        if self.source.remote and 0 <= map_offset < self.size - TRAILER_SIZE:
+            # one request for the map chunk (header, name, payload) instead of three
+            length = self.size - map_offset
+            if length <= MAX_HELD:
+                self._held = (map_offset, self.read(map_offset, length))
         return self.header_at(map_offset, FILEMAP_NAME)
 
     @property
@@ -250,25 +256,28 @@ class ChunkFile:
         mm = self._mm
         if mm is not None:
             return mm[offset : offset + length]
-        if _PREAD is not None:  # positional read: no seek, no lock
-            data: bytes = _PREAD(self._fh.fileno(), length, offset)
-        else:
-            with self._lock:
-                self._fh.seek(offset)
-                data = self._fh.read(length)
+        held = self._held
+        if held is not None and held[0] <= offset and offset + length <= held[0] + len(held[1]):
+            start = offset - held[0]
+            return held[1][start : start + length]
+        data = self.source.read(offset, length)
         if len(data) != length:
             raise ChunkError(f"{self._where()}short read at offset {offset}")
         return data
 
     @property
     def buffer(self) -> mmap.mmap | None:
-        """The memory map of the file (None when the file cannot be mapped)."""
+        """The memory map of the file (None when the file cannot be mapped).
+
+        Only local files are mapped; URLs and file objects are read with
+        :meth:`read`.
+        """
         if not self._mapped:
             with self._lock:
                 if not self._mapped:
-                    if self._fh.closed:
+                    if self.source.closed:
                         raise ValueError(f"{self.path}: I/O operation on closed file")
-                    self._mm = self._map_file()
+                    self._mm = self.source.memory_map()
                     self._mapped = True
         return self._mm
 
@@ -300,7 +309,10 @@ class ChunkFile:
                 f"{where}{label} offset {offset} points past the end of the file "
                 f"({self.size} bytes)"
             )
-        header = decode_header(self.read(offset, HEADER_SIZE), offset, where)
+        # the header and the name to check in one read when the file holds both
+        want = HEADER_SIZE + (len(name) if name else 0)
+        head = self.read(offset, want if offset + want <= self.size else HEADER_SIZE)
+        header = decode_header(head, offset, where)
         if header.end > self.size:
             label = f"chunk {name.decode('latin-1')!r}" if name else "chunk"
             raise ChunkError(
@@ -308,7 +320,11 @@ class ChunkFile:
                 f"data, past the end of the file ({self.size} bytes)"
             )
         if name is not None:
-            field = self.read(offset + HEADER_SIZE, min(len(name), header.name_len))
+            size = min(len(name), header.name_len)
+            if len(head) >= HEADER_SIZE + size:
+                field = head[HEADER_SIZE : HEADER_SIZE + size]
+            else:
+                field = self.read(offset + HEADER_SIZE, size)
             if field != name:
                 raise ChunkError(
                     f"{where}chunk at offset {offset} is {field!r}, expected {name!r}"
@@ -333,8 +349,9 @@ class ChunkFile:
 
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
-        """Release the memory map and the file handle."""
+        """Release the memory map and the source (the file handle)."""
         self._array = None
+        self._held = None
         mm = getattr(self, "_mm", None)
         if mm is not None:
             try:
@@ -342,6 +359,6 @@ class ChunkFile:
             except BufferError:  # an array still views the map; let GC handle it
                 pass
             self._mm = None
-        fh = getattr(self, "_fh", None)
-        if fh is not None:
-            fh.close()
+        source = getattr(self, "source", None)
+        if source is not None:
+            source.close()

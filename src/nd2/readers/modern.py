@@ -20,6 +20,7 @@ import numpy as np
 from nd2 import structures as s
 from nd2.container.chunk import HEADER_SIZE, MAGIC_BYTES
 from nd2.container.chunk_file import ChunkFile
+from nd2.container.sources import ByteSource
 from nd2.errors import ChunkError, MetadataError, ND2Error
 from nd2.frame_selection import (
     AxisIndex,
@@ -69,8 +70,8 @@ class ModernReader:
 
     Parameters
     ----------
-    path : str or PathLike
-        The file.
+    path : str, PathLike or ByteSource
+        The file: a path, a URL or an open byte source (closed with the reader).
     validate_frames : bool
         Check every frame chunk at open and look for displaced ones.
     search_window : int
@@ -79,7 +80,7 @@ class ModernReader:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | ByteSource,
         validate_frames: bool = False,
         search_window: int = 100,
     ) -> None:

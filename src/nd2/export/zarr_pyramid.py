@@ -1,0 +1,100 @@
+"""Multiscale levels of an OME-Zarr image: block-mean downsampling of frame planes.
+
+ND2 files may store preview images (``CustomDataSeq|DownsampledColorData_<size>|<N>!``)
+but their layout is undocumented and none occurs in the sample files, so every
+level below full resolution is computed here, from the level above it.
+
+Each level divides Y and X by the same integer factor; T, C and Z are kept (Z
+steps are usually much larger than pixels).  A level's pixel is the mean of
+the ``factor x factor`` block of the level above it; blocks cut by the right
+or bottom edge average the pixels they have, so a level is
+``ceil(size / factor)`` pixels wide and covers the whole image.  Integer
+means are rounded to the nearest integer (ties to even) in the input dtype;
+float means are computed in float64 and cast back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "block_mean",
+    "default_level_count",
+    "level_sizes",
+    "level_translation",
+    "max_level_count",
+]
+
+#: the default pyramid stops once the smaller of Y and X is at most this
+SMALLEST_LEVEL = 256
+
+
+def block_mean(planes: np.ndarray, factor: int) -> np.ndarray:
+    """Downsample the last two axes of *planes* by *factor*, averaging blocks.
+
+    Parameters
+    ----------
+    planes : np.ndarray
+        Array of shape ``(..., Y, X)``.
+    factor : int
+        Block size (>= 1) along Y and X.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(..., ceil(Y / factor), ceil(X / factor))``, dtype of *planes*.
+    """
+    if factor == 1:
+        copied: np.ndarray = planes.copy()
+        return copied
+    height, width = planes.shape[-2:]
+    rows = np.arange(0, height, factor)
+    cols = np.arange(0, width, factor)
+    sums = np.add.reduceat(planes, rows, axis=-2, dtype=np.float64)
+    sums = np.add.reduceat(sums, cols, axis=-1)
+    row_counts = np.diff(np.append(rows, height))
+    col_counts = np.diff(np.append(cols, width))
+    means = sums / np.multiply.outer(row_counts, col_counts)
+    if np.issubdtype(planes.dtype, np.integer):
+        info = np.iinfo(planes.dtype)
+        means = np.clip(np.rint(means), info.min, info.max)
+    out: np.ndarray = means.astype(planes.dtype)
+    return out
+
+
+def level_sizes(height: int, width: int, levels: int, factor: int) -> list[tuple[int, int]]:
+    """``(Y, X)`` of each of *levels* levels, full resolution first."""
+    sizes = [(height, width)]
+    for _ in range(levels - 1):
+        y, x = sizes[-1]
+        sizes.append((-(-y // factor), -(-x // factor)))
+    return sizes
+
+
+def max_level_count(height: int, width: int, factor: int) -> int:
+    """Levels until both Y and X are one pixel (further levels would repeat it)."""
+    count = 1
+    while max(height, width) > 1:
+        height, width = -(-height // factor), -(-width // factor)
+        count += 1
+    return count
+
+
+def default_level_count(
+    height: int, width: int, factor: int, smallest: int = SMALLEST_LEVEL
+) -> int:
+    """Levels until the smaller of Y and X is at most *smallest* pixels."""
+    count = 1
+    while min(height, width) > smallest:
+        height, width = -(-height // factor), -(-width // factor)
+        count += 1
+    return count
+
+
+def level_translation(level: int, factor: int) -> float:
+    """Offset of a level's first pixel centre, in full-resolution pixels.
+
+    The first pixel of level *k* averages the ``factor**k`` first pixels of
+    level 0, so its centre lies ``(factor**k - 1) / 2`` pixels from theirs.
+    """
+    return (float(factor) ** level - 1) / 2
