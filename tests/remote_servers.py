@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import logging
 import os
 import shutil
 import socket
@@ -281,6 +282,7 @@ def moto_s3(files: Sequence[Path]) -> Iterator[S3Server]:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import io
 import os
 import pickle
 import shutil
@@ -292,6 +293,28 @@ def test_files_read_through_nd2file_when_not_local(
             np.testing.assert_array_equal(d.map_blocks(lambda b: b).compute(), want)
             np.testing.assert_array_equal(pickle.loads(pickle.dumps(d)).compute(), want)
         assert open_handles(path) == 0
+
+
+def test_file_object_source_reads_in_process() -> None:
+    want = nd2.imread(SMALL)
+    blob = io.BytesIO(SMALL.read_bytes())
+    with nd2.ND2File(blob) as f:
+        arrays = [f.to_dask(), f.to_dask(wrapper=False, chunks={"Y": 5, "C": 1})]
+    for d in arrays:  # the ND2File is closed: the source reads the object itself
+        np.testing.assert_array_equal(d.compute(), want)
+        np.testing.assert_array_equal(d.map_blocks(lambda b: b).compute(), want)
+        with pytest.raises(TypeError, match=r"file object.*by path or URL"):
+            pickle.dumps(d)
+        with pytest.raises(TypeError, match="file object"):
+            d.compute(scheduler="processes", num_workers=2)
+    with open(SMALL, "rb") as fh:
+        with nd2.ND2File(fh) as f:
+            d = f.to_dask()
+        np.testing.assert_array_equal(d.compute(), want)
+        assert open_handles(SMALL) == 1  # the caller's own handle, nothing more
+    del d
+    gc.collect()
+    assert open_handles(SMALL) == 0
 
 
 def test_missing_dask_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ frames are decoded once.
 
 from __future__ import annotations
 
+import io
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -262,6 +263,21 @@ def test_full_width_band_is_one_read(
         np.testing.assert_array_equal(got, data[0][1, 100:300])
         inside = [(o, n) for o, n in read_log if start <= o < start + layout.block_size]
         assert inside == [(start + 100 * layout.width_bytes, 200 * layout.width_bytes)]
+
+
+def test_file_object_reads_only_the_region(
+    tmp_path: Path, read_log: list[tuple[int, int]]
+) -> None:
+    """A file object is never mapped: the region's rows are all that is read."""
+    path, data = _big_frame_file(tmp_path)
+    with nd2.ND2File(io.BytesIO(path.read_bytes())) as f:
+        assert f._rdr.chunks.array is None
+        layout = f._rdr.layout
+        start = f._rdr._pixel_offset(0, layout)
+        read_log.clear()
+        got = f.read_frame(0, region=(slice(390, None), slice(0, 1000, 100)), channels=[0])
+        np.testing.assert_array_equal(got, data[0][[0], 390:, 0:1000:100])
+        assert _pixel_bytes_read(read_log, start, layout.block_size) == 10 * layout.width_bytes
 
 
 def test_mapped_region_is_a_view_of_the_map(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def _head(
     """The first *size* bytes of a path, URL or binary file object (its position kept)."""
     if open_ is not None and not hasattr(path, "read"):
         with open_(path) as fh:
-            return bytes(fh.read(size))
+            return _head(fh, size)
     from nd2.container.sources import open_source
 
     source = open_source(path, storage_options)

@@ -108,11 +108,12 @@ def to_xarray(
     shape = dict(zip(dims, data.shape))
     coords: dict[str, Any] = {}
     for axis in COORD_ORDER:
-        values = axis_coordinate(f, axis, shape[axis], index) if axis in shape else None
-        if values is not None:
-            coords[axis] = (axis, values)
-    if index is not None and "P" in sizes and "P" not in shape:
-        coords["P"] = ((), position_names(f)[index])
+        if axis in shape:
+            values = axis_coordinate(f, axis, shape[axis], index)
+            if values is not None:
+                coords[axis] = (axis, values)
+        elif axis == "P" and index is not None and "P" in sizes:
+            coords[axis] = ((), position_names(f)[index])  # the position kept
     attrs = {
         "metadata": {
             "metadata": f.metadata,

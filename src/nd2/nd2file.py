@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -580,7 +580,33 @@ class ND2File:
     ) -> Any:
         """Return the ``ome_types.OME`` metadata of this file.
 
-        See :func:`nd2.export.ome.ome_metadata` for the parameters.
+        One OME image per XY position, with its pixels (dimension order, sizes,
+        type, physical sizes), channels (names, colours, wavelengths, optics),
+        planes (time and stage position of each), the instrument (objective,
+        camera) and the acquisition date.  Needs the ``ome-types`` extra.
+
+        Parameters
+        ----------
+        include_unstructured : bool, default True
+            Also add all metadata that :meth:`unstructured_metadata` finds, to
+            ``OME.structured_annotations``: one ``MapAnnotation`` whose keys are
+            the chunk names and whose values are JSON-encoded chunk contents.
+            With False, only what the OME data model holds is included.
+        tiff_file_name : str, optional
+            Add a ``TiffData`` block for each plane, with ``UUID.file_name`` set
+            to this name and ``IFD`` the plane's page in a TIFF written by
+            :meth:`write_tiff` (useful for exporting to TIFF).  Without it,
+            each ``Pixels`` is ``MetadataOnly``.
+
+        Returns
+        -------
+        ome_types.OME
+            The metadata; ``.to_xml()`` gives OME-XML valid against the schema.
+
+        Examples
+        --------
+        >>> with nd2.ND2File("path/to/file.nd2") as f:
+        ...     xml = f.ome_metadata().to_xml()
         """
         from nd2.export.ome import ome_metadata
 
@@ -594,12 +620,60 @@ class ND2File:
         *,
         include_unstructured_metadata: bool = True,
         progress: bool = False,
-        on_frame: Any = None,
-        modify_ome: Any = None,
+        on_frame: Callable[[int, int, dict[str, int]], None] | None = None,
+        modify_ome: Callable[[Any], Any] | None = None,
+        compression: Literal["zlib", "zstd", "lzma", "lzw", "packbits"] | None = None,
+        compression_level: int | None = None,
+        pyramid_levels: int = 0,
+        bigtiff: bool | None = None,
     ) -> None:
-        """Export to a TIFF file (OME-TIFF for ``.ome.tif`` / ``.ome.tiff``).
+        """Export to an (OME-)TIFF file, one frame in memory at a time.
 
-        See :func:`nd2.export.tiff.write_tiff` for the parameters.
+        To include OME-XML metadata, use the extension ``.ome.tif`` or
+        ``.ome.tiff``: the file then holds one OME image per XY position
+        (see :meth:`ome_metadata`), page *n* being OME plane *n* of the
+        ``TiffData`` blocks.  Any other name gives a plain TIFF, shaped as
+        :attr:`sizes` with ``P`` first.  The file is written beside *dest*
+        and renamed into place when complete: a failure leaves no partial file.
+
+        Parameters
+        ----------
+        dest : str or Path
+            The destination TIFF file.
+        include_unstructured_metadata : bool, default True
+            Include every metadata chunk of the file (chunk name -> JSON) in the
+            OME-XML's ``StructuredAnnotations``.
+        progress : bool, default False
+            Show a progress bar (needs the ``tqdm`` extra).
+        on_frame : callable, optional
+            Called after each frame is written as ``on_frame(seq_index,
+            total_frames, indices)``, where *indices* are the frame's loop
+            indices, e.g. ``{"T": 0, "Z": 1}`` (for custom progress or logging).
+        modify_ome : callable, optional
+            Called with the ``ome_types.OME`` object before it is written, to
+            modify it in place (OME-TIFF only).
+        compression : {None, "zlib", "zstd", "lzma", "lzw", "packbits"}
+            Lossless compression of the pages (``zstd``, ``lzw`` and
+            ``packbits`` need the ``imagecodecs`` extra).
+        compression_level : int, optional
+            Level of ``zlib``, ``zstd`` or ``lzma``.
+        pyramid_levels : int, default 0
+            Reduced-resolution levels stored as SubIFDs of each page, each
+            half the size of the previous one (2 x 2 mean).
+        bigtiff : bool, optional
+            Force (True) or forbid (False) BigTIFF; by default BigTIFF is used
+            only when the data would not fit in a classic TIFF (~4 GiB).
+
+        Raises
+        ------
+        ImportError
+            If ``tifffile`` (or ``ome-types`` for OME-TIFF) is not installed.
+        ValueError
+            For invalid options, or if *dest* is this file.
+
+        See Also
+        --------
+        nd2.export.tiff.write_tiff : the details.
         """
         from nd2.export.tiff import write_tiff
 
@@ -610,6 +684,10 @@ class ND2File:
             progress=progress,
             on_frame=on_frame,
             modify_ome=modify_ome,
+            compression=compression,
+            compression_level=compression_level,
+            pyramid_levels=pyramid_levels,
+            bigtiff=bigtiff,
         )
 
     def write_ome_zarr(

@@ -88,9 +88,13 @@ def write_ome_zarr(
         mode = "w" if overwrite else "w-"
         try:
             root = zarr_mod.open_group(store=dest, mode=mode, zarr_format=3)
-        except (zarr_mod.errors.ContainsGroupError, zarr_mod.errors.ContainsArrayError) as exc:
+        except (
+            FileExistsError,
+            zarr_mod.errors.ContainsGroupError,
+            zarr_mod.errors.ContainsArrayError,
+        ) as exc:
             raise FileExistsError(
-                errno.EEXIST, "OME-Zarr destination exists (overwrite=True replaces it)", dest
+                errno.EEXIST, "OME-Zarr destination exists (overwrite=True replaces it)", str(dest)
             ) from exc
         _write_all(f, root, plans, grid, codecs, level_count, downscale, progress)
         written: zarr.Group = root

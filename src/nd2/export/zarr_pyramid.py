@@ -44,22 +44,28 @@ def block_mean(planes: np.ndarray, factor: int) -> np.ndarray:
     np.ndarray
         Shape ``(..., ceil(Y / factor), ceil(X / factor))``, dtype of *planes*.
     """
-    if factor == 1:
-        copied: np.ndarray = planes.copy()
-        return copied
     height, width = planes.shape[-2:]
+    lead = planes.shape[:-2]
+    out = np.empty((*lead, -(-height // factor), -(-width // factor)), planes.dtype)
+    # plane by plane: the float64 sums then cost a fraction of one plane
+    for index in np.ndindex(*lead):
+        out[index] = _plane_mean(planes[index], factor)
+    return out
+
+
+def _plane_mean(plane: np.ndarray, factor: int) -> np.ndarray:
+    height, width = plane.shape
     rows = np.arange(0, height, factor)
     cols = np.arange(0, width, factor)
-    sums = np.add.reduceat(planes, rows, axis=-2, dtype=np.float64)
-    sums = np.add.reduceat(sums, cols, axis=-1)
+    sums = np.add.reduceat(plane, rows, axis=0, dtype=np.float64)
+    sums = np.add.reduceat(sums, cols, axis=1)
     row_counts = np.diff(np.append(rows, height))
     col_counts = np.diff(np.append(cols, width))
-    means = sums / np.multiply.outer(row_counts, col_counts)
-    if np.issubdtype(planes.dtype, np.integer):
-        info = np.iinfo(planes.dtype)
-        means = np.clip(np.rint(means), info.min, info.max)
-    out: np.ndarray = means.astype(planes.dtype)
-    return out
+    sums /= np.multiply.outer(row_counts, col_counts)
+    if np.issubdtype(plane.dtype, np.integer):
+        info = np.iinfo(plane.dtype)
+        np.clip(np.rint(sums, out=sums), info.min, info.max, out=sums)
+    return sums
 
 
 def level_sizes(height: int, width: int, levels: int, factor: int) -> list[tuple[int, int]]:

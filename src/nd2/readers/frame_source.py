@@ -6,8 +6,9 @@ reads (or while :meth:`FrameSource.opened` holds it open for many reads) and
 reads with positional reads into new arrays, so nothing it returns views a
 memory map and the pages it reads are not kept resident by this process.
 
-Files that are not plain local files (a file object, a URL) are read through
-an ``ND2File`` rebuilt from the original's pickled state instead.
+Files opened by URL are read through an ``ND2File`` rebuilt from the
+original's pickled state instead; a file object through one ``ND2File`` over
+it, in this process only (such a source does not pickle).
 """
 
 from __future__ import annotations
@@ -58,18 +59,31 @@ class FrameSource:
         self.layout: FrameLayout = reader.layout
         self.frame_count = reader.frame_count()
         self.size = reader.chunks.size
-        #: pickled state of *f* when the file must be read through an ND2File
-        self._nd2_state: dict[str, Any] | None = None if is_local(f) else f.__getstate__()
+        #: a file object is read in this process only, through one ND2File
+        self._file_object: Any = getattr(f, "_file_object", None)
+        #: pickled state of *f* when the file must be read through an ND2File (URLs)
+        self._nd2_state: dict[str, Any] | None = None
+        if self._file_object is None and not is_local(f):
+            self._nd2_state = f.__getstate__()
+        self._object_nd2: ND2File | None = None
+        self._validate_frames, self._search_window = f._validate_frames, f._search_window
         self._init_local_state()
 
     def _init_local_state(self) -> None:
         self._lock = threading.Lock()
+        self._object_lock = threading.Lock()
         self._shared: Any = None  # fd (or ND2File) while opened() holds it
         self._users = 0
 
     def __getstate__(self) -> dict[str, Any]:
+        if self._file_object is not None:
+            raise TypeError(
+                f"cannot pickle a dask array reading from the file object "
+                f"{self._file_object!r}: "
+                "open the file by path or URL to compute it in other processes"
+            )
         state = self.__dict__.copy()
-        for key in ("_lock", "_shared", "_users"):
+        for key in ("_lock", "_object_lock", "_shared", "_users"):
             del state[key]
         return state
 
@@ -97,6 +111,8 @@ class FrameSource:
 
     # ------------------------------------------------------------- handles
     def _open(self) -> Any:
+        if self._file_object is not None:
+            return self._object_file()
         if self._nd2_state is not None:
             from nd2.nd2file import ND2File
 
@@ -116,11 +132,23 @@ class FrameSource:
             raise
         return fd
 
-    @staticmethod
-    def _close(handle: Any) -> None:
+    def _object_file(self) -> ND2File:
+        """The one ND2File reading the file object (its reads take turns)."""
+        with self._object_lock:
+            if self._object_nd2 is None:
+                from nd2.nd2file import ND2File
+
+                self._object_nd2 = ND2File(
+                    self._file_object,
+                    validate_frames=self._validate_frames,
+                    search_window=self._search_window,
+                )
+            return self._object_nd2
+
+    def _close(self, handle: Any) -> None:
         if isinstance(handle, int):
             os.close(handle)
-        else:
+        elif handle is not self._object_nd2:  # kept: the file object cannot be reopened
             handle.close()
 
     @contextmanager
@@ -269,8 +297,9 @@ class FrameSource:
 
 
 def is_local(f: ND2File) -> bool:
-    """Whether *f* is a plain local file, which a task can read with ``os.pread``."""
-    return isinstance(f.path, str) and os.path.isfile(f.path)
+    """Whether *f* was opened by the path of a local file, which tasks read with ``pread``."""
+    opened_by_path = getattr(f, "_file_object", None) is None
+    return opened_by_path and isinstance(f.path, str) and os.path.isfile(f.path)
 
 
 _SEEK_LOCK = threading.Lock()

@@ -23,6 +23,7 @@ from nd2.container.chunk_file import ChunkFile
 from nd2.container.sources import ByteSource
 from nd2.errors import ChunkError, MetadataError, ND2Error
 from nd2.frame_selection import (
+    ROW_READ_COST,
     AxisIndex,
     ChannelIndex,
     FrameSelection,
@@ -48,6 +49,8 @@ T = TypeVar("T")
 
 #: Largest single read of a region (reads of more than 2 GiB may come back short).
 READ_LIMIT = 1 << 30
+#: What one more request is worth, in bytes, when reading a region over a network.
+REMOTE_ROW_READ_COST = 1 << 20
 
 #: Logical chunk -> (Lite variant name of v3 files, XML name of v2 files).
 CHUNK_NAMES: dict[str, tuple[bytes, bytes]] = {
@@ -332,7 +335,8 @@ class ModernReader:
             return present_selection(crop(stored, sel), layout, sel)
         if layout.compression is None and sel is not None:  # no memory map: read the region
             start = self._pixel_offset(index, layout)
-            return read_selection(self._readinto, start, layout, sel)
+            cost = REMOTE_ROW_READ_COST if self.chunks.source.remote else ROW_READ_COST
+            return read_selection(self._readinto, start, layout, sel, cost)
         stored = self.read_interleaved(index)
         if sel is None:
             return present(stored, layout)
