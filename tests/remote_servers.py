@@ -9,8 +9,9 @@
 * :func:`moto_s3` runs moto's standalone S3 server (``ThreadedMotoServer``)
   and uploads files into a bucket.
 
-The pytest fixtures (``nginx``, ``s3``) are session scoped; import them into a
-test module to use them.  The classes work without pytest (the benchmark uses
+The pytest fixtures ``nginx``, ``s3`` and ``remote_root`` (the served directory)
+are session scoped; import their functions (``nginx_fixture``...) into a test
+module to use them.  The classes work without pytest (the benchmark uses
 :class:`Nginx` directly).
 """
 
@@ -310,8 +311,8 @@ def moto_s3(files: Sequence[Path]) -> Iterator[S3Server]:
 
 
 # ------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def remote_root(tmp_path_factory: pytest.TempPathFactory, built_dir: Path) -> Path:
+@pytest.fixture(scope="session", name="remote_root")
+def remote_root_fixture(tmp_path_factory: pytest.TempPathFactory, built_dir: Path) -> Path:
     """Directory served remotely: every sample (symlinked) and every built file."""
     from conftest import SAMPLES
 
@@ -324,18 +325,18 @@ def remote_root(tmp_path_factory: pytest.TempPathFactory, built_dir: Path) -> Pa
     return root
 
 
-@pytest.fixture(scope="session")
-def nginx(remote_root: Path) -> Iterator[Nginx]:
-    """nginx serving :func:`remote_root` (fails, not skips, when nginx is missing)."""
+@pytest.fixture(scope="session", name="nginx")
+def nginx_fixture(remote_root: Path) -> Iterator[Nginx]:
+    """nginx serving ``remote_root`` (fails, not skips, when nginx is missing)."""
     if not os.access(NGINX_BINARY, os.X_OK):
         pytest.fail(INSTALL_HINT, pytrace=False)
     with Nginx(remote_root) as server:
         yield server
 
 
-@pytest.fixture(scope="session")
-def s3(remote_root: Path) -> Iterator[S3Server]:
-    """moto's S3 server holding every file of :func:`remote_root`."""
+@pytest.fixture(scope="session", name="s3")
+def s3_fixture(remote_root: Path) -> Iterator[S3Server]:
+    """moto's S3 server holding every file of ``remote_root``."""
     with pytest.MonkeyPatch.context() as mp:
         for key, value in FAKE_CREDENTIALS.items():
             mp.setenv(key, value)

@@ -30,7 +30,7 @@ import pytest
 import nd2
 import nd2.readers.frame_source as frame_source
 from builders import Loop, build_nd2
-from conftest import ALL_FILES, DIFFERENT, SAMPLES, SAMPLES_DIR, built_data
+from conftest import ALL_FILES, BUILT, DIFFERENT, SAMPLES, SAMPLES_DIR, built_data
 from nd2.errors import ND2Error, UnsupportedFeatureError
 from oracles.reference import reference_query
 
@@ -85,6 +85,17 @@ def test_matches_reference_to_dask(path: Path) -> None:
     assert digest(d.compute()) == sha
     assert digest(plain.compute()) == sha
     assert digest(d.map_blocks(lambda b: b + 0).compute()) == sha  # through the graph
+
+
+@pytest.mark.parametrize("name", sorted(BUILT))
+def test_built_files_match_reference_to_dask(built_dir: Path, name: str) -> None:
+    path = built_dir / f"{name}.nd2"
+    ref = reference_query(path, frames=False, extra=[REFERENCE_DASK])["extra"][REFERENCE_DASK]
+    assert not (isinstance(ref, dict) and "__error__" in ref), ref
+    with nd2.ND2File(path) as f:
+        d = f.to_dask()
+    assert [list(d.shape), str(d.dtype), [list(c) for c in d.chunks]] == ref[:3]
+    assert digest(d.compute()) == ref[4]
 
 
 # -------------------------------------------------------------- every file

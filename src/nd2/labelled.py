@@ -26,12 +26,14 @@ import numpy as np
 from nd2 import structures as s
 from nd2._optional import require
 from nd2.metadata.experiment import AXIS_LETTERS
+from nd2.metadata.frame_arrays import chunk_name, whole_values
 from nd2.metadata.picture import frame_time
 
 if TYPE_CHECKING:
     import xarray as xr
 
     from nd2.nd2file import ND2File
+    from nd2.readers.modern import ModernReader
 
 __all__ = ["position_names", "time_coordinate", "to_xarray"]
 
@@ -196,44 +198,61 @@ def time_coordinate(f: ND2File, count: int, position: int = 0) -> np.ndarray:
     """Time (ms) of each of the *count* time points, relative to the first.
 
     The recorded time of the first frame of each time point (at the other
-    loops' index 0, *position* along ``P``) when every one of them was
-    acquired and the times increase; otherwise a regular grid of the time
-    loop's measured mean period, or of its set period when none was measured
-    (each phase with its own period for a non-equidistant loop); zeros when
-    the file records neither.
+    loops' index 0, *position* along ``P``) when the acquired time points
+    have increasing times; time points an interrupted acquisition never
+    reached follow the last recorded one at the loop's period.  Without
+    recorded times: a grid of the time loop's measured mean period, or of its
+    set period when none was measured (phase after phase for a
+    non-equidistant loop); zeros when the file records neither.
     """
-    recorded = _recorded_times(f, count, position)
-    if recorded is not None:
-        return recorded
     loop = next((lp for lp in f.experiment if AXIS_LETTERS[lp.type] == "T"), None)
-    steps = _period_steps(loop, count)
-    return np.concatenate([[0.0], np.cumsum(steps[1:])]) if count else np.zeros(0)
+    steps = _period_steps(loop, count)  # the interval after each time point
+    recorded = _recorded_times(f, count, position)
+    if recorded is None:
+        return np.concatenate([[0.0], np.cumsum(steps[:-1])]) if count else np.zeros(0)
+    acquired = len(recorded)
+    tail = steps[acquired - 1 : count - 1]
+    if not np.any(tail):
+        tail = np.full(len(tail), recorded[-1] / (acquired - 1))  # the mean recorded interval
+    return np.concatenate([recorded, recorded[-1] + np.cumsum(tail)])
 
 
 def _recorded_times(f: ND2File, count: int, position: int) -> np.ndarray | None:
-    loop_sizes = f._rdr.loop_sizes()
+    """Recorded times of the acquired time points (2 or more), from the first; else None."""
+    reader = f._rdr
+    loop_sizes = reader.loop_sizes()
     axes = list(loop_sizes)
     if "T" not in axes or count < 2:
         return None
-    base = [position if axis == "P" else 0 for axis in axes]
-    t_axis = axes.index("T")
-    written = f._rdr.frame_count()
-    times = []
-    for k in range(count):
-        base[t_axis] = k
-        seq = int(np.ravel_multi_index(base, tuple(loop_sizes.values())))
-        if seq >= written:
-            return None  # the acquisition stopped before this time point
-        times.append(frame_time(f._rdr, seq).relativeTimeMs)
-    stamps = np.asarray(times, dtype=np.float64)
-    if not (np.all(np.isfinite(stamps)) and np.all(np.diff(stamps) > 0)):
+    index = [
+        np.arange(count) if axis == "T" else (position if axis == "P" else 0) for axis in axes
+    ]
+    seqs = np.ravel_multi_index(index, tuple(loop_sizes.values())).tolist()
+    # sequence indices grow with T: keep those before the acquisition stopped
+    acquired = [seq for seq in seqs if seq < reader.frame_count()]
+    stamps = np.asarray(_frame_times(reader, acquired), dtype=np.float64)
+    if len(stamps) < 2 or not (np.all(np.isfinite(stamps)) and np.all(np.diff(stamps) > 0)):
         return None  # not recorded (limnd2 writes -1, some writers 0 everywhere)
     relative: np.ndarray = stamps - stamps[0]
     return relative
 
 
+def _frame_times(reader: ModernReader, seqs: list[int]) -> list[float]:
+    """Relative time (ms) of frames *seqs*, as :func:`nd2.metadata.picture.frame_time` says.
+
+    The per-frame array ``CustomData|AcqTimesCache!`` is read in one go when
+    it covers them all (one partial read per frame would cost far more).
+    """
+    name = chunk_name("AcqTimesCache")
+    if seqs and name in reader.chunks.chunk_map:
+        cache = whole_values(reader, name, "<f8", max(seqs) + 1)
+        if len(cache) > max(seqs):
+            return [float(cache[seq]) for seq in seqs]
+    return [frame_time(reader, seq).relativeTimeMs for seq in seqs]
+
+
 def _period_steps(loop: s.ExpLoop | None, count: int) -> np.ndarray:
-    """Step before each time point (ms): the measured mean period, else the set one."""
+    """Interval after each time point (ms): its phase's measured mean period, else the set one."""
 
     def step(params: s.TimeLoopParams) -> float:
         avg = params.periodDiff.avg if params.periodDiff is not None else 0.0

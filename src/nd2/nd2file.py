@@ -568,7 +568,46 @@ class ND2File:
     ) -> Any:
         """Return a labelled ``xarray.DataArray`` representing the image.
 
-        See :func:`nd2.labelled.to_xarray` for the parameters.
+        Dims are named as :attr:`sizes`; coordinates are physical, relative to
+        the first pixel, plane or time point: ``X``/``Y`` in µm from the pixel
+        size, ``Z`` in µm from the Z step, ``T`` in ms from the recorded frame
+        times (else the time loop's period), ``C`` the channel names, ``P`` the
+        position names (``XYPos:<i>`` when unnamed) and ``S`` ``Red``,
+        ``Green``, ``Blue``.  ``attrs["metadata"]`` is a dict holding
+        :attr:`metadata`, :attr:`experiment`, :attr:`attributes` and
+        :attr:`text_info`.  Needs the ``xarray`` extra (and ``dask`` when
+        *delayed*).
+
+        Parameters
+        ----------
+        delayed : bool, default True
+            Back the DataArray with a dask array (:meth:`to_dask`, read when
+            computed, also after this file is closed); with False, with a
+            NumPy array (:meth:`asarray`).
+        squeeze : bool, default True
+            Keep only the dims of :attr:`sizes`.  With False, axes of a single
+            index are kept too: ``P`` and ``C`` always, and every experiment
+            loop, in the order ``[P,] loops..., C, Y, X[, S]``.
+        position : int, optional
+            Keep only this XY position (index along ``P``, negative from the
+            end): ``P`` leaves the dims and stays as a scalar coordinate with
+            the position's name (a dim of length 1 when *squeeze* is False).
+        copy : bool, default True
+            Only with *delayed*: see :meth:`to_dask`.
+
+        Returns
+        -------
+        xarray.DataArray
+            xarray with all axes labelled.
+
+        Raises
+        ------
+        IndexError
+            If *position* is out of range.
+
+        See Also
+        --------
+        nd2.labelled.to_xarray : the details.
         """
         from nd2.labelled import to_xarray
 

@@ -264,10 +264,15 @@ def _planes(
                 the_t=t,
                 the_c=c,
                 delta_t=delta_t,
+                delta_t_unit="ms",
                 exposure_time=exposures[c] if delta_t is not None and c < len(exposures) else None,
+                exposure_time_unit="ms",
                 position_x=x,
+                position_x_unit="µm",
                 position_y=y,
+                position_y_unit="µm",
                 position_z=stage_z,
+                position_z_unit="µm",
             )
         )
     return planes

@@ -249,19 +249,15 @@ def _image_attributes(
     )
 
 
-def _write_image(
-    f: ND2File,
+def _create_levels(
     group: zarr.Group,
     plan: ImagePlan,
+    sizes: list[tuple[int, int]],
+    dtype: np.dtype,
     grid: Grid,
     codecs: list[Any] | None,
-    level_count: int,
-    factor: int,
-    bar: Any,
-) -> list[Window]:
-    """Write the levels of one image; return the display window of each channel."""
-    dtype = f.dtype
-    sizes = pyramid.level_sizes(f.sizes["Y"], f.sizes["X"], level_count, factor)
+) -> list[Any]:
+    """The empty arrays ``"0"``, ``"1"``, ... of an image's levels."""
     arrays = []
     for level, (height, width) in enumerate(sizes):
         shape = _present(plan, plan.full_shape(height, width))
@@ -278,27 +274,32 @@ def _write_image(
                 dimension_names=plan.names,
             )
         )
+    return arrays
+
+
+def _write_image(
+    f: ND2File,
+    group: zarr.Group,
+    plan: ImagePlan,
+    grid: Grid,
+    codecs: list[Any] | None,
+    level_count: int,
+    factor: int,
+    bar: Any,
+) -> list[Window]:
+    """Write the levels of one image; return the display window of each channel."""
+    dtype = f.dtype
+    sizes = pyramid.level_sizes(f.sizes["Y"], f.sizes["X"], level_count, factor)
+    arrays = _create_levels(group, plan, sizes, dtype, grid, codecs)
     ranges = _Ranges(len(plan.channels)) if dtype.kind == "f" else None
-    has_channels = "C" in f.sizes
-    samples = f.sizes.get("S", 1)
     block_t, block_z = grid.write_block(plan.names)
     count_t, count_z = plan.frames.shape
+    whole = slice(None)
     for t0 in range(0, count_t, block_t):
         for z0 in range(0, count_z, block_z):
             frames = plan.frames[t0 : t0 + block_t, z0 : z0 + block_z]
+            buffers = _read_block(f, frames, len(plan.channels), sizes, factor, ranges, bar)
             depth_t, depth_z = frames.shape
-            channels = len(plan.channels)
-            buffers = [np.empty((depth_t, channels, depth_z, h, w), dtype) for h, w in sizes]
-            for (it, iz), seq in np.ndenumerate(frames):
-                planes = frame_planes(f.read_frame(int(seq)), has_channels, samples)
-                if ranges is not None:
-                    ranges.add(planes)
-                for level, buffer in enumerate(buffers):
-                    if level:
-                        planes = pyramid.block_mean(planes, factor)
-                    buffer[it, :, iz] = planes
-                bar.update(1)
-            whole = slice(None)
             span = (slice(t0, t0 + depth_t), whole, slice(z0, z0 + depth_z), whole, whole)
             where = _present(plan, span)
             for array, buffer in zip(arrays, buffers):
@@ -308,6 +309,32 @@ def _write_image(
         return ranges.windows()
     window = integer_window(dtype, f.attributes.bitsPerComponentSignificant)
     return [window] * len(plan.channels)
+
+
+def _read_block(
+    f: ND2File,
+    frames: np.ndarray,
+    channels: int,
+    sizes: list[tuple[int, int]],
+    factor: int,
+    ranges: _Ranges | None,
+    bar: Any,
+) -> list[np.ndarray]:
+    """The frames of one write block at every level, each ``(t, c, z, y, x)``."""
+    depth_t, depth_z = frames.shape
+    buffers = [np.empty((depth_t, channels, depth_z, h, w), f.dtype) for h, w in sizes]
+    has_channels = "C" in f.sizes
+    samples = f.sizes.get("S", 1)
+    for (it, iz), seq in np.ndenumerate(frames):
+        planes = frame_planes(f.read_frame(int(seq)), has_channels, samples)
+        if ranges is not None:
+            ranges.add(planes)
+        for level, buffer in enumerate(buffers):
+            if level:
+                planes = pyramid.block_mean(planes, factor)
+            buffer[it, :, iz] = planes
+        bar.update(1)
+    return buffers
 
 
 def _present(plan: ImagePlan, full: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -201,19 +201,21 @@ def _split(f: ND2File, position: int | None) -> Iterator[tuple[dict[str, int], n
     loop_axes = [axis for axis in sizes if axis not in FRAME_AXES]
     count = math.prod(sizes[a] for a in loop_axes)
     seq: np.ndarray = np.arange(count, dtype=np.int64).reshape([sizes[a] for a in loop_axes])
+    fixed: dict[str, int] = {}
     if position is not None:
         positions = sizes.get("P", 1)
         if not -positions <= position < positions:
             raise IndexError(f"position {position} out of range ({positions} positions)")
         if "P" in loop_axes:
-            seq = np.take(seq, position % positions, axis=loop_axes.index("P"))
+            fixed["P"] = position % positions
+            seq = np.take(seq, fixed["P"], axis=loop_axes.index("P"))
             loop_axes.remove("P")
     split = [axis for axis in loop_axes if axis not in NGFF_LOOP_AXES]
     kept = [axis for axis in ("T", "Z") if axis in loop_axes]
     seq = np.moveaxis(seq, [loop_axes.index(a) for a in split + kept], range(len(loop_axes)))
     shape = (sizes.get("T", 1) if "T" in kept else 1, sizes.get("Z", 1) if "Z" in kept else 1)
     for index in np.ndindex(*(sizes[a] for a in split)):
-        yield dict(zip(split, index)), seq[index].reshape(shape)
+        yield {**fixed, **dict(zip(split, index))}, seq[index].reshape(shape)
 
 
 def plan_images(f: ND2File, position: int | None = None) -> list[ImagePlan]:
@@ -242,13 +244,10 @@ def plan_images(f: ND2File, position: int | None = None) -> list[ImagePlan]:
     images = list(_split(f, position))
     plans = []
     for number, (index, frames) in enumerate(images):
-        p = index.get("P", position % sizes.get("P", 1) if position is not None else None)
-        name = names[p] if p is not None and p < len(names) and names[p] else None
-        if name is None:
-            parts = [f"{axis}{i}" for axis, i in index.items()]
-            if position is not None and "P" in sizes:
-                parts.insert(0, f"P{position % sizes['P']}")
-            name = " ".join([stem, *parts])
+        p = index.get("P")
+        named = p is not None and p < len(names) and names[p] is not None
+        parts = [f"{axis}{i}" for axis, i in index.items() if not (named and axis == "P")]
+        name = " ".join([str(names[p]) if named else stem, *parts])  # type: ignore[index]
         path = "" if len(images) == 1 else str(number)
         plans.append(ImagePlan(path, name, frames, axes, channels, shape))
     return plans

@@ -23,7 +23,13 @@ import numpy as np
 
 from nd2.container.chunk import HEADER_SIZE, decode_header
 from nd2.errors import ChunkError, ND2Error
-from nd2.frame_selection import FrameSelection, crop, present_selection, read_selection
+from nd2.frame_selection import (
+    FrameSelection,
+    crop,
+    present_selection,
+    read_selection,
+    release_rest,
+)
 from nd2.pixels import TIMESTAMP, FrameLayout, block_to_interleaved
 from nd2.readers.modern import READ_LIMIT, frame_chunk_name
 
@@ -49,15 +55,14 @@ class FrameSource:
     Parameters
     ----------
     f : ND2File
-        An open file; the source does not keep it, only what is needed to
-        read its frames again.
+        An open file.  The source does not keep it, only what is needed to
+        read its frames again (a file object it opened on is kept).
     """
 
     def __init__(self, f: ND2File) -> None:
         reader = f._rdr
         self.path = f.path
         self.layout: FrameLayout = reader.layout
-        self.frame_count = reader.frame_count()
         self.size = reader.chunks.size
         #: a file object is read in this process only, through one ND2File
         self._file_object: Any = getattr(f, "_file_object", None)
@@ -271,7 +276,7 @@ class FrameSource:
         readinto(start, payload)
         stored = block_to_interleaved(payload, layout, where)
         out = present_selection(crop(stored, sel), layout, sel)
-        return np.array(out) if copy else out
+        return np.array(out) if copy else release_rest(out, stored)
 
     def _locate(self, fd: int, index: int, header_offset: int) -> tuple[int, int]:
         """(payload offset, length) of frame *index* from its chunk header, checked."""
