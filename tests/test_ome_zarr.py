@@ -438,11 +438,11 @@ def test_downscale_three_and_level_limits(tmp_path: Path) -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     hnp.arrays(
-        st.sampled_from([np.uint8, np.uint16, np.float32]),
+        st.sampled_from([np.uint8, np.uint16, np.uint32, np.float32]),
         hnp.array_shapes(min_dims=3, max_dims=3, min_side=1, max_side=17),
         elements={"allow_nan": False, "allow_infinity": False, "allow_subnormal": False},
     ),
-    st.integers(2, 4),
+    st.integers(2, 5),
 )
 def test_block_mean_matches_padded_mean(planes: np.ndarray, factor: int) -> None:
     if planes.dtype == np.float32:

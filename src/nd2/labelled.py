@@ -39,8 +39,6 @@ __all__ = ["position_names", "time_coordinate", "to_xarray"]
 
 #: names of the components of an RGB(A) pixel, axis ``S``
 COMPONENT_NAMES = ("Red", "Green", "Blue", "Alpha")
-#: axes a frame holds, after the loop axes
-FRAME_AXES = ("C", "Y", "X", "S")
 #: order of the coordinates in the DataArray (as the reference reader lists them)
 COORD_ORDER = ("Y", "X", "C", "P", "T", "Z", "S")
 
@@ -146,12 +144,15 @@ def _position_index(f: ND2File, position: int | None) -> int | None:
         raise TypeError(
             f"position must be an integer or None, not {type(position).__name__}"
         ) from None
-    count = f.sizes.get("P", 1)
-    if not -count <= index < count:
+    # as ND2File.asarray: negative positions count from the end of the XY loop;
+    # without one, only position 0 exists
+    count = f._rdr.loop_sizes().get("P")
+    if not (index == 0 if count is None else -count <= index < count):
+        total = count or 1
         raise IndexError(
-            f"{f.path}: position {index} out of range ({count} position{'s' * (count > 1)})"
+            f"{f.path}: position {index} out of range ({total} position{'s' * (total > 1)})"
         )
-    return index % count
+    return index % (count or 1)
 
 
 def axis_coordinate(
@@ -229,7 +230,8 @@ def _recorded_times(f: ND2File, count: int, position: int) -> np.ndarray | None:
     ]
     seqs = np.ravel_multi_index(index, tuple(loop_sizes.values())).tolist()
     # sequence indices grow with T: keep those before the acquisition stopped
-    acquired = [seq for seq in seqs if seq < reader.frame_count()]
+    written = reader.frame_count()
+    acquired = [seq for seq in seqs if seq < written]
     stamps = np.asarray(_frame_times(reader, acquired), dtype=np.float64)
     if len(stamps) < 2 or not (np.all(np.isfinite(stamps)) and np.all(np.diff(stamps) > 0)):
         return None  # not recorded (limnd2 writes -1, some writers 0 everywhere)

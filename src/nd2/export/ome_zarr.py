@@ -72,7 +72,20 @@ def write_ome_zarr(
 ) -> zarr.Group:
     """Write *f* as OME-Zarr (OME-NGFF 0.5, zarr v3) at *dest*.
 
-    See :meth:`nd2.ND2File.write_ome_zarr` for the parameters.
+    Parameters
+    ----------
+    f : ND2File
+        The open file to export.
+    dest : str, Path or zarr store
+        Local directory (replaced atomically), zarr store or fsspec URL.
+    chunks, shards, compression, compression_level, levels, downscale, position, \
+progress, overwrite
+        As in :meth:`nd2.ND2File.write_ome_zarr`, which documents them.
+
+    Returns
+    -------
+    zarr.Group
+        The root group of the export (read-only for a local directory).
     """
     zarr_mod = require("zarr", FEATURE)
     plans = plan_images(f, position)

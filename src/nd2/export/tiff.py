@@ -124,7 +124,7 @@ def write_tiff(
     _check_target(f, target)
     order = plane_order(f)
     ome = is_ome_tiff(target)
-    xml = None
+    xml: bytes | None = None
     if ome:
         xml = _ome_xml(f, order, target.name, include_unstructured_metadata, modify_ome)
     options = _options(f, order, compression, compression_level, pyramid_levels, bigtiff, xml)
@@ -162,7 +162,7 @@ def _options(
     level: int | None,
     pyramid_levels: int,
     bigtiff: bool | None,
-    xml: str | None,
+    xml: bytes | None,
 ) -> _Options:
     if compression is not None:
         if compression not in COMPRESSIONS:
@@ -196,14 +196,14 @@ def _options(
     return _Options(compression, level, pyramid_levels, bool(bigtiff))
 
 
-def _estimated_size(f: ND2File, order: PlaneOrder, levels: int, xml: str | None) -> int:
+def _estimated_size(f: ND2File, order: PlaneOrder, levels: int, xml: bytes | None) -> int:
     """Bytes of the uncompressed file (an upper bound for compressed ones, +1%)."""
     height, width = f.attributes.heightPx, f.attributes.widthPx or 0
     shapes = [(height, width), *level_shapes(height, width, levels)]
     per_page = sum(h * w for h, w in shapes) * order.samples * f.dtype.itemsize
     pages = order.positions * order.planes_per_position
     data = pages * (per_page + _PAGE_OVERHEAD * len(shapes))
-    return data + data // 100 + len(xml or "")
+    return data + data // 100 + len(xml or b"")
 
 
 # ----------------------------------------------------------------- writing
@@ -213,7 +213,7 @@ def _ome_xml(
     file_name: str,
     include_unstructured: bool,
     modify_ome: Callable[[Any], Any] | None,
-) -> str:
+) -> bytes:
     from nd2.export.ome import build_ome
 
     require("ome_types", "OME-TIFF export")
@@ -229,8 +229,9 @@ def _ome_xml(
         if isinstance(returned, type(ome)):
             ome = returned
     xml = '<?xml version="1.0" encoding="UTF-8"?>\n' + str(ome.to_xml())
-    # TIFF text is ASCII: other characters become XML character references
-    return xml.encode("ascii", "xmlcharrefreplace").decode("ascii")
+    # UTF-8 bytes, as OME-TIFF wants (Bio-Formats 7.3 does not recognise a file
+    # whose units are written as character references, e.g. "&#181;m")
+    return xml.encode("utf-8")
 
 
 def _page_options(f: ND2File, order: PlaneOrder, options: _Options) -> dict[str, Any]:
@@ -268,7 +269,7 @@ def _shaped(f: ND2File) -> tuple[tuple[int, ...], str]:
 
 
 def _write_series(
-    tif: Any, f: ND2File, order: PlaneOrder, feed: PageFeed, xml: str | None, options: _Options
+    tif: Any, f: ND2File, order: PlaneOrder, feed: PageFeed, xml: bytes | None, options: _Options
 ) -> None:
     """All pages in one call: tifffile writes them as they come from the iterator."""
     page = _page_shape(order, f.attributes.heightPx, f.attributes.widthPx or 0)
@@ -283,7 +284,7 @@ def _write_series(
 
 
 def _write_pyramid(
-    tif: Any, f: ND2File, order: PlaneOrder, feed: PageFeed, xml: str | None, options: _Options
+    tif: Any, f: ND2File, order: PlaneOrder, feed: PageFeed, xml: bytes | None, options: _Options
 ) -> None:
     """Page by page, each followed by its reduced levels (as its SubIFDs)."""
     kwargs = _page_options(f, order, options)

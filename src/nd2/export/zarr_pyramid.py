@@ -53,19 +53,46 @@ def block_mean(planes: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
+def _accumulator(dtype: np.dtype) -> type[np.generic]:
+    """Exact and narrow dtype for sums of blocks of *dtype* values."""
+    if dtype.kind in "ui" and dtype.itemsize <= 2:
+        return np.int32 if dtype.kind == "i" else np.uint32  # factor <= 256: no overflow
+    return np.int64 if dtype.kind in "ui" else np.float64
+
+
+def _block_sums(plane: np.ndarray, factor: int, axis: int, acc: type[np.generic]) -> np.ndarray:
+    """Sums of runs of *factor* entries along *axis* (the last run may be shorter).
+
+    Strided slices added in turn: much faster than ``np.add.reduceat``.
+    """
+    length = plane.shape[axis]
+    shape = list(plane.shape)
+    shape[axis] = -(-length // factor)
+    sums = np.zeros(shape, acc)
+    for offset in range(min(factor, length)):
+        part = plane[offset::factor] if axis == 0 else plane[:, offset::factor]
+        if axis == 0:
+            sums[: part.shape[0]] += part
+        else:
+            sums[:, : part.shape[1]] += part
+    return sums
+
+
 def _plane_mean(plane: np.ndarray, factor: int) -> np.ndarray:
     height, width = plane.shape
-    rows = np.arange(0, height, factor)
-    cols = np.arange(0, width, factor)
-    sums = np.add.reduceat(plane, rows, axis=0, dtype=np.float64)
-    sums = np.add.reduceat(sums, cols, axis=1)
-    row_counts = np.diff(np.append(rows, height))
-    col_counts = np.diff(np.append(cols, width))
-    sums /= np.multiply.outer(row_counts, col_counts)
+    acc = _accumulator(plane.dtype)
+    sums = _block_sums(_block_sums(plane, factor, 0, acc), factor, 1, acc)
+    means = sums / float(factor * factor)
+    # blocks cut by the bottom or right edge hold fewer pixels
+    row_counts = np.minimum(factor, height - np.arange(0, height, factor))
+    col_counts = np.minimum(factor, width - np.arange(0, width, factor))
+    if height % factor:
+        means[-1, :] = sums[-1, :] / (row_counts[-1] * col_counts)
+    if width % factor:
+        means[:, -1] = sums[:, -1] / (row_counts * col_counts[-1])
     if np.issubdtype(plane.dtype, np.integer):
-        info = np.iinfo(plane.dtype)
-        np.clip(np.rint(sums, out=sums), info.min, info.max, out=sums)
-    return sums
+        np.rint(means, out=means)  # a mean of in-range values stays in range
+    return means
 
 
 def level_sizes(height: int, width: int, levels: int, factor: int) -> list[tuple[int, int]]:
