@@ -61,6 +61,9 @@ BIOFORMATS_ND2_PIXEL_SIZE = {
     **{p.name: "none" for p in SAMPLES if p.name.startswith("lim_")},
     # bCalibrated false and dCalibration 0, yet Bio-Formats reports 0.12592 µm
     "synthetic-objects-timelapse.nd2": "uncalibrated",
+    # written by nd2.imwrite with an XY loop around the Z loop: the experiment has
+    # dZStep 1.5, but Bio-Formats lists no dZ* key of it (a Z-only file is fine)
+    "positions_pzc.nd2": "no z",
 }
 #: files made with nd2.imwrite for what the samples lack (Bio-Formats misreads the
 #: tiny frames of tests/builders.py files: format document section 14)
@@ -258,8 +261,9 @@ def test_bioformats_reads_the_export_like_the_nd2(
     nd2_ome, tiff_ome = bioformats_ome(nd2_file), bioformats_ome(tiff_file)
     for a_ome, b_ome in zip(nd2_ome, tiff_ome):
         assert b_ome["sizes"] == a_ome["sizes"]
-        # the ND2 of an RGB file gets one name per component, the first one being the channel's
-        assert b_ome["channels"] == [n for n in a_ome["channels"] if n is not None]
+        # Bio-Formats names each component of an RGB ND2 (the first name is the channel's)
+        assert len(b_ome["channels"]) * samples == b_ome["sizes"]["C"]
+        assert b_ome["channels"] == a_ome["channels"][: len(b_ome["channels"])]
         truth = [
             voxel.x if calibrated[0] else None,
             voxel.y if calibrated[1] else None,
@@ -274,6 +278,8 @@ def test_bioformats_reads_the_export_like_the_nd2(
             assert (x, y) == pytest.approx((2 * voxel.x, voxel.y))
         elif known == "none":
             assert a_ome["physicalSize"][:2] == [None, None]
+        elif known == "no z":
+            assert a_ome["physicalSize"] == pytest.approx([*b_ome["physicalSize"][:2], None])
         else:
             assert calibrated[:2] == (False, False) and a_ome["physicalSize"][0] is not None
 
