@@ -15,13 +15,19 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nd2
 from builders import Loop, build_nd2
 from conftest import SAMPLES, SAMPLES_DIR
+from nd2.export.ome import ome_xml
+from nd2.export.ome_planes import dimension_order
+from nd2.export.ome_xml import Element, clean, render
 from oracles.reference import reference_query
 
 ome_types = pytest.importorskip("ome_types")
@@ -39,11 +45,18 @@ LAT = [p for p in SAMPLES if p.name.startswith("161221-di4ANE-LAT")]
 PYND2SDK = [p for p in SAMPLES if p.name.startswith("pyND2SDK")]
 #: field paths where our answer deliberately differs from the reference's
 KNOWN: dict[str, set[str]] = {
-    **{p.name: {"image0.plane2.exposure_time"} for p in LAT},
-    **{p.name: {f"image0.plane{i}.exposure_time" for i in range(5)} for p in PYND2SDK},
+    **{p.name: {"image0.plane2.exposure_time", "image0.plane2.exposure_time_unit"} for p in LAT},
+    **{
+        p.name: {
+            f"image0.plane{i}.exposure_time{unit}" for i in range(5) for unit in ("", "_unit")
+        }
+        for p in PYND2SDK
+    },
     "synthetic-objects-timelapse.nd2": {
         "image0.pixels.physical_size_x",
         "image0.pixels.physical_size_y",
+        "image0.pixels.physical_size_x_unit",
+        "image0.pixels.physical_size_y_unit",
     },
 }
 
@@ -77,7 +90,10 @@ def _same(a: Any, b: Any) -> bool:
 
 def _fields(obj: Any, names: str, prefix: str) -> Iterator[tuple[str, Any]]:
     for name in names.split():
-        yield f"{prefix}.{name}", _value(getattr(obj, name))
+        value = _value(getattr(obj, name))
+        if name.endswith("_unit") and getattr(obj, name.removesuffix("_unit")) is None:
+            value = None  # the unit of an absent value says nothing
+        yield f"{prefix}.{name}", value
 
 
 def comparable(ome: Any) -> dict[str, Any]:
@@ -449,3 +465,56 @@ def test_float_pixels_are_ome_float(tmp_path: Path) -> None:
     ome_schema().validate(ome.to_xml())
     with pytest.raises(RuntimeError, match="ValidationError"):
         reference_ome(path)  # the reference names the type 'float32', which OME lacks
+
+
+# ------------------------------------------------------------ the XML renderer
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.text())
+def test_render_keeps_any_text(name: str, body: str) -> None:
+    root = Element("A").set(Name=name)
+    root.add(Element("B", text=body))
+    parsed = ElementTree.fromstring(render(root))
+    assert parsed.attrib["Name"] == clean(name)
+    assert (parsed[0].text or "") == clean(body)
+
+
+@pytest.mark.parametrize(
+    ("axes", "order"),
+    [
+        ("CYX", "XYCTZ"),
+        ("TZCYX", "XYCZT"),
+        ("TYX", "XYTCZ"),
+        ("ZYX", "XYZCT"),
+        ("TPZCYX", "XYCZT"),
+        ("UYX", "XYTCZ"),
+        ("ZTYX", "XYTZC"),
+        ("YXS", "XYCTZ"),
+    ],
+)
+def test_dimension_order(axes: str, order: str) -> None:
+    assert dimension_order(list(axes)) == order
+
+
+def test_closed_file(tmp_path: Path) -> None:
+    f = nd2.ND2File(SAMPLES_DIR / "example-zstack.nd2")
+    f.close()
+    with pytest.raises(ValueError, match="closed"):
+        f.ome_metadata()
+
+
+def test_models_equal_the_parsed_xml(nd2_path: Path) -> None:
+    """ome_metadata() (models made from the tree) == the OME-XML that write_tiff writes, parsed."""
+    with nd2.ND2File(nd2_path) as f:
+        ours = f.ome_metadata(tiff_file_name="x.ome.tif")
+        xml = ome_xml(f, tiff_file_name="x.ome.tif", file_uuid=ours.uuid)
+    assert ours == ome_types.from_xml(xml.encode("utf-8"))
+
+
+def test_models_fall_back_to_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models that do not look as expected (another ome-types) are read from the XML."""
+    import nd2.export.ome_model as ome_model
+
+    with nd2.ND2File(SAMPLES_DIR / "dims_z5t3c2y32x32.nd2") as f:
+        expected = f.ome_metadata(include_unstructured=False)
+        monkeypatch.setattr(ome_model, "_fields", lambda model: {})
+        assert f.ome_metadata(include_unstructured=False) == expected

@@ -690,7 +690,7 @@ class ND2File:
             indices, e.g. ``{"T": 0, "Z": 1}`` (for custom progress or logging).
         modify_ome : callable, optional
             Called with the ``ome_types.OME`` object before it is written, to
-            modify it in place (OME-TIFF only).
+            modify it in place (OME-TIFF only; needs the ``ome-types`` extra).
         compression : {None, "zlib", "zstd", "lzma", "lzw", "packbits"}
             Lossless compression of the pages (``zstd``, ``lzw`` and
             ``packbits`` need the ``imagecodecs`` extra).
@@ -706,7 +706,7 @@ class ND2File:
         Raises
         ------
         ImportError
-            If ``tifffile`` (or ``ome-types`` for OME-TIFF) is not installed.
+            If ``tifffile`` (or ``ome-types``, for *modify_ome*) is not installed.
         ValueError
             For invalid options, or if *dest* is this file.
 

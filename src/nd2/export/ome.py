@@ -1,10 +1,16 @@
-"""OME metadata (``ome_types.OME``) of an ND2 file.
+"""OME metadata of an ND2 file: OME-XML text, or ``ome_types.OME``.
 
 One OME ``Image`` per XY position, each with its ``Pixels`` (sizes, pixel type,
 physical sizes), ``Channel`` s (name, colour, wavelengths, optics), ``Plane`` s
 (time and stage position of every plane) and, for TIFF exports, ``TiffData``
 blocks; one ``Instrument`` (objective, camera) and, optionally, every metadata
 chunk as JSON in a ``MapAnnotation``.  Plane order: :mod:`nd2.export.ome_planes`.
+
+The document is built once, as an element tree in schema order
+(:mod:`nd2.export.ome_xml`): :func:`ome_xml` renders it as text (what TIFF
+export writes, fast even for many thousands of planes) and
+:func:`ome_metadata` turns it into ``ome_types`` models
+(:mod:`nd2.export.ome_model`).
 
 Everything comes from the public metadata of :class:`nd2.ND2File`, except the
 exposure time and the camera, read from the sample settings of the picture
@@ -17,25 +23,29 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import re
 import uuid as uuid_module
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nd2 import structures as s
 from nd2._optional import require
 from nd2.export.ome_planes import PlaneOrder, plane_order
+from nd2.export.ome_xml import Element, attribute, clean, render
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     import ome_types
 
+    from nd2 import structures as s
     from nd2.nd2file import ND2File
 
-__all__ = ["ANNOTATION_NAMESPACE", "build_ome", "ome_metadata"]
+__all__ = ["ANNOTATION_NAMESPACE", "ome_document", "ome_metadata", "ome_xml"]
 
+OME_NAMESPACE = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
+_ROOT_ATTRIBUTES = {
+    "xmlns": OME_NAMESPACE,
+    "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
+    "xsi:schemaLocation": f"{OME_NAMESPACE} {OME_NAMESPACE}/ome.xsd",
+}
 #: Namespace of the MapAnnotation holding the unstructured metadata (the one
 #: readers of exports from the established ``nd2`` package look for).
 ANNOTATION_NAMESPACE = "https://github.com/tlambert03/nd2"
@@ -47,18 +57,7 @@ ANNOTATION_DESCRIPTION = (
 #: Julian day of the Unix epoch; plausible acquisition days (format document 9.10)
 _UNIX_EPOCH_JDN = 2_440_587.5
 _PLAUSIBLE_JDN = (2_415_000.0, 2_490_000.0)
-#: characters XML 1.0 cannot hold (some NIS strings contain them)
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_PIXEL_TYPES = {
-    "int8": "int8",
-    "int16": "int16",
-    "int32": "int32",
-    "uint8": "uint8",
-    "uint16": "uint16",
-    "uint32": "uint32",
-    "float32": "float",
-    "float64": "double",
-}
+_PIXEL_TYPES = {"float32": "float", "float64": "double"}
 #: modality flag -> OME AcquisitionMode, most specific first
 _ACQUISITION_MODES = (
     ("multiphoton", "MultiPhotonMicroscopy"),
@@ -84,7 +83,7 @@ _CONTRAST_METHODS = (
 def ome_metadata(
     f: ND2File, *, include_unstructured: bool = True, tiff_file_name: str | None = None
 ) -> ome_types.OME:
-    """The OME metadata of an open ND2 file.
+    """The OME metadata of an open ND2 file, as an ``ome_types.OME`` object.
 
     Parameters
     ----------
@@ -97,8 +96,9 @@ def ome_metadata(
     tiff_file_name : str, optional
         Add a ``TiffData`` block for each plane, pointing at page (IFD) *n* of
         this file, where pages hold the planes of image 0, then image 1, ...,
-        in plane order (as :meth:`ND2File.write_tiff` writes them).  Without
-        it, each ``Pixels`` is ``MetadataOnly``.
+        in plane order (as :meth:`ND2File.write_tiff` writes them); the
+        document's ``UUID`` is the file's.  Without it, each ``Pixels`` is
+        ``MetadataOnly``.
 
     Returns
     -------
@@ -110,42 +110,65 @@ def ome_metadata(
     ImportError
         If ``ome-types`` is not installed.
     """
+    from nd2.export.ome_model import to_ome
+
+    models = require("ome_types", "OME metadata")
     file_uuid = f"urn:uuid:{uuid_module.uuid4()}" if tiff_file_name else None
-    return build_ome(
+    root = ome_document(
         f,
         include_unstructured=include_unstructured,
         tiff_file_name=tiff_file_name,
         file_uuid=file_uuid,
     )
+    ome: ome_types.OME = to_ome(root, models)
+    return ome
 
 
-def build_ome(
+def ome_xml(
+    f: ND2File,
+    *,
+    include_unstructured: bool = True,
+    tiff_file_name: str | None = None,
+    file_uuid: str | None = None,
+    order: PlaneOrder | None = None,
+) -> str:
+    """The OME-XML text (no XML declaration) of :func:`ome_metadata`.
+
+    *file_uuid* (``urn:uuid:...``) identifies the TIFF file named
+    *tiff_file_name*; *order* is the plane order (computed if not given).
+    """
+    return render(
+        ome_document(
+            f,
+            include_unstructured=include_unstructured,
+            tiff_file_name=tiff_file_name,
+            file_uuid=file_uuid,
+            order=order,
+        )
+    )
+
+
+def ome_document(
     f: ND2File,
     *,
     include_unstructured: bool,
     tiff_file_name: str | None,
     file_uuid: str | None,
     order: PlaneOrder | None = None,
-) -> ome_types.OME:
-    """:func:`ome_metadata` with a given file UUID and plane order (for TIFF export)."""
+) -> Element:
+    """The ``OME`` root element of the file's metadata."""
     from nd2 import __version__
 
-    m = require("ome_types.model", "OME metadata")
     order = order or plane_order(f)
-    instrument = _instrument(m, f)
-    images = [
-        _image(m, f, order, p, instrument, tiff_file_name, file_uuid)
-        for p in range(order.positions)
-    ]
-    ome: ome_types.OME = m.OME(
-        creator=f"nd2 v{__version__}",
-        uuid=file_uuid,
-        instruments=[instrument],
-        images=images,
-    )
+    root = Element("OME", dict(_ROOT_ATTRIBUTES))
+    root.set(UUID=file_uuid, Creator=f"nd2 v{__version__}")
+    root.add(_instrument(f))
+    facts = _ImageFacts.of(f, order)
+    for position in range(order.positions):
+        root.add(_image(f, order, facts, position, tiff_file_name, file_uuid))
     if include_unstructured:
-        ome.structured_annotations = m.StructuredAnnotations(map_annotations=[_unstructured(m, f)])
-    return ome
+        root.add(Element("StructuredAnnotations", children=[_unstructured(f)]))
+    return root
 
 
 # ------------------------------------------------------------------ pieces
@@ -153,13 +176,12 @@ def _text(value: Any) -> str | None:
     """A non-empty string that XML can hold, or None."""
     if not isinstance(value, str):
         return None
-    value = _XML_INVALID.sub("", value).strip()
+    value = clean(value).strip()
     return value or None
 
 
 def _sample_settings(f: ND2File) -> list[Mapping[str, Any]]:
-    planes = f._rdr.picture_planes()
-    node = planes.get("sSampleSetting")
+    node = f._rdr.picture_planes().get("sSampleSetting")
     if not isinstance(node, Mapping):
         return []
     return [v for v in node.values() if isinstance(v, Mapping)]
@@ -186,24 +208,28 @@ def _channel_exposures(f: ND2File) -> list[float | None]:
     return out
 
 
-def _instrument(m: ModuleType, f: ND2File) -> Any:
-    channels = f.metadata.channels or []
-    scope = channels[0].microscope if channels else None
-    objective = m.Objective(
-        id="Objective:0",
-        model=_text(scope.objectiveName) if scope else None,
-        lens_na=scope.objectiveNumericalAperture if scope else None,
-        nominal_magnification=scope.objectiveMagnification if scope else None,
-    )
-    detectors = []
+def _instrument(f: ND2File) -> Element:
+    instrument = Element("Instrument", {"ID": "Instrument:0"})
     samples = _sample_settings(f)
     camera = samples[0].get("pCameraSetting") if samples else None
     if isinstance(camera, Mapping):
         model = _text(camera.get("CameraFamilyName")) or _text(camera.get("CameraUserName"))
         serial = _text(camera.get("CameraUniqueName"))
         if model or serial:
-            detectors.append(m.Detector(id="Detector:0", model=model, serial_number=serial))
-    return m.Instrument(id="Instrument:0", objectives=[objective], detectors=detectors)
+            detector = instrument.add(Element("Detector"))
+            detector.set(Model=model, SerialNumber=serial, ID="Detector:0")
+    channels = f.metadata.channels or []
+    objective = instrument.add(Element("Objective"))
+    if channels:
+        scope = channels[0].microscope
+        objective.set(Model=_text(scope.objectiveName))
+    objective.set(ID="Objective:0")
+    if channels:
+        objective.set(
+            LensNA=scope.objectiveNumericalAperture,
+            NominalMagnification=scope.objectiveMagnification,
+        )
+    return instrument
 
 
 def _acquisition_date(f: ND2File) -> dt.datetime | None:
@@ -219,7 +245,13 @@ def _first(flags: list[str], table: tuple[tuple[str, str], ...]) -> str | None:
     return next((mode for flag, mode in table if flag in flags), None)
 
 
-def _channel(m: ModuleType, ch: s.Channel, image: int, samples: int) -> Any:
+def _signed_rgba(color: s.Color) -> int:
+    """OME's colour: RGBA packed in a signed 32-bit integer."""
+    value = (color.r << 24) | (color.g << 16) | (color.b << 8) | round(color.a * 255)
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _channel(ch: s.Channel, image: int, samples: int) -> Element:
     meta, scope = ch.channel, ch.microscope
     flags: list[str] = list(scope.modalityFlags)
     illumination = (
@@ -232,50 +264,73 @@ def _channel(m: ModuleType, ch: s.Channel, image: int, samples: int) -> Any:
     # a colour camera channel has no display colour nor wavelength of its own
     # (the metadata's RGB wavelengths are conventional stand-ins)
     mono = samples == 1
-    color = meta.color if mono else s.Color(255, 255, 255)
-    return m.Channel(
-        id=f"Channel:{image}:{meta.index}",
-        name=_text(meta.name),
-        samples_per_pixel=samples,
-        color=m.Color((color.r, color.g, color.b, color.a)),
-        illumination_type=illumination,
-        acquisition_mode=_first(flags, _ACQUISITION_MODES),
-        contrast_method=_first(flags, _CONTRAST_METHODS),
-        pinhole_size=scope.pinholeDiameterUm,
-        excitation_wavelength=meta.excitationLambdaNm if mono else None,
-        emission_wavelength=meta.emissionLambdaNm if mono else None,
+    pinhole = scope.pinholeDiameterUm
+    excitation = meta.excitationLambdaNm if mono else None
+    emission = meta.emissionLambdaNm if mono else None
+    return Element("Channel").set(
+        ID=f"Channel:{image}:{meta.index}",
+        Name=_text(meta.name),
+        SamplesPerPixel=samples,
+        IlluminationType=illumination,
+        PinholeSize=pinhole,
+        PinholeSizeUnit="µm" if pinhole is not None else None,
+        AcquisitionMode=_first(flags, _ACQUISITION_MODES),
+        ContrastMethod=_first(flags, _CONTRAST_METHODS),
+        ExcitationWavelength=excitation,
+        ExcitationWavelengthUnit="nm" if excitation is not None else None,
+        EmissionWavelength=emission,
+        EmissionWavelengthUnit="nm" if emission is not None else None,
+        Color=_signed_rgba(meta.color) if mono else -1,
     )
 
 
-def _planes(
-    m: ModuleType, f: ND2File, order: PlaneOrder, position: int, exposures: list[float | None]
-) -> list[Any]:
-    acquired = f.attributes.sequenceCount
-    planes = []
-    frame_meta: tuple[float | None, float | None, float | None, float | None] = (None,) * 4
-    last_seq = -1
-    for seq, z, t, c in order.planes(position):
-        if seq != last_seq:
-            frame_meta, last_seq = _frame_facts(f, seq, acquired), seq
-        delta_t, x, y, stage_z = frame_meta
-        planes.append(
-            m.Plane(
-                the_z=z,
-                the_t=t,
-                the_c=c,
-                delta_t=delta_t,
-                delta_t_unit="ms",
-                exposure_time=exposures[c] if delta_t is not None and c < len(exposures) else None,
-                exposure_time_unit="ms",
-                position_x=x,
-                position_x_unit="µm",
-                position_y=y,
-                position_y_unit="µm",
-                position_z=stage_z,
-                position_z_unit="µm",
-            )
+class _ImageFacts:
+    """What every image shares: the pixels' attributes, channels, per-frame facts."""
+
+    def __init__(
+        self,
+        pixels: dict[str, object],
+        channels: list[s.Channel],
+        exposures: list[float | None],
+        date: dt.datetime | None,
+        refractive_index: float | None,
+    ) -> None:
+        self.pixels = pixels
+        self.channels = channels
+        self.exposures = exposures
+        self.date = date
+        self.refractive_index = refractive_index
+
+    @classmethod
+    def of(cls, f: ND2File, order: PlaneOrder) -> _ImageFacts:
+        channels = f.metadata.channels or []
+        calibrated = channels[0].volume.axesCalibrated if channels else (False, False, False)
+        vx, vy, vz = f.voxel_size()
+        z = vz if calibrated[2] and order.size_z > 1 else None
+        pixels: dict[str, object] = {
+            "DimensionOrder": order.dimension_order,
+            "Type": _PIXEL_TYPES.get(f.dtype.name, f.dtype.name),
+            "SignificantBits": f.attributes.bitsPerComponentSignificant,
+            "SizeX": f.attributes.widthPx or 0,
+            "SizeY": f.attributes.heightPx,
+            "SizeZ": order.size_z,
+            "SizeC": order.channels * order.samples,
+            "SizeT": order.size_t,
+        }
+        if calibrated[0]:
+            pixels.update(PhysicalSizeX=vx, PhysicalSizeXUnit="µm")
+        if calibrated[1]:
+            pixels.update(PhysicalSizeY=vy, PhysicalSizeYUnit="µm")
+        if z is not None:
+            pixels.update(PhysicalSizeZ=z, PhysicalSizeZUnit="µm")
+        scope = channels[0].microscope if channels else None
+        return cls(
+            pixels=pixels,
+            channels=channels,
+            exposures=_channel_exposures(f),
+            date=_acquisition_date(f),
+            refractive_index=scope.immersionRefractiveIndex if scope else None,
         )
-    return planes
 
 
 def _frame_facts(
@@ -291,21 +346,49 @@ def _frame_facts(
     return delta_t, x, y, z
 
 
-def _tiff_data(
-    m: ModuleType, order: PlaneOrder, position: int, file_name: str, file_uuid: str | None
-) -> list[Any]:
-    first_ifd = position * order.planes_per_position
-    return [
-        m.TiffData(
-            ifd=first_ifd + i,
-            first_z=z,
-            first_t=t,
-            first_c=c,
-            plane_count=1,
-            uuid=m.TiffData.UUID(value=file_uuid, file_name=file_name) if file_uuid else None,
+def _planes(f: ND2File, order: PlaneOrder, facts: _ImageFacts, position: int) -> list[Element]:
+    acquired = f.attributes.sequenceCount
+    planes = []
+    frame: tuple[float | None, float | None, float | None, float | None] = (None,) * 4
+    last_seq = -1
+    for seq, z, t, c in order.planes(position):
+        if seq != last_seq:
+            frame, last_seq = _frame_facts(f, seq, acquired), seq
+        delta_t, x, y, stage_z = frame
+        exposure = facts.exposures[c] if delta_t is not None and c < len(facts.exposures) else None
+        planes.append(
+            Element("Plane").set(
+                TheZ=z,
+                TheT=t,
+                TheC=c,
+                DeltaT=delta_t,
+                DeltaTUnit="ms" if delta_t is not None else None,
+                ExposureTime=exposure,
+                ExposureTimeUnit="ms" if exposure is not None else None,
+                PositionX=x,
+                PositionXUnit="µm" if x is not None else None,
+                PositionY=y,
+                PositionYUnit="µm" if y is not None else None,
+                PositionZ=stage_z,
+                PositionZUnit="µm" if stage_z is not None else None,
+            )
         )
-        for i, (_, z, t, c) in enumerate(order.planes(position))
-    ]
+    return planes
+
+
+def _tiff_data(
+    order: PlaneOrder, position: int, file_name: str, file_uuid: str | None
+) -> list[Element]:
+    first_ifd = position * order.planes_per_position
+    blocks = []
+    for i, (_, z, t, c) in enumerate(order.planes(position)):
+        block = Element("TiffData").set(
+            IFD=first_ifd + i, FirstZ=z, FirstT=t, FirstC=c, PlaneCount=1
+        )
+        if file_uuid:
+            block.add(Element("UUID", text=file_uuid).set(FileName=file_name))
+        blocks.append(block)
+    return blocks
 
 
 def _image_name(f: ND2File, position: int, positions: int) -> str:
@@ -322,49 +405,30 @@ def _image_name(f: ND2File, position: int, positions: int) -> str:
 
 
 def _image(
-    m: ModuleType,
     f: ND2File,
     order: PlaneOrder,
+    facts: _ImageFacts,
     position: int,
-    instrument: Any,
     tiff_file_name: str | None,
     file_uuid: str | None,
-) -> Any:
-    channels = f.metadata.channels or []
-    volume = channels[0].volume if channels else None
-    calibrated = volume.axesCalibrated if volume else (False, False, False)
-    vx, vy, vz = f.voxel_size()
-    pixels = m.Pixels(
-        id=f"Pixels:{position}",
-        dimension_order=order.dimension_order,
-        type=_PIXEL_TYPES.get(f.dtype.name, f.dtype.name),
-        significant_bits=f.attributes.bitsPerComponentSignificant,
-        size_x=f.attributes.widthPx or 0,
-        size_y=f.attributes.heightPx,
-        size_z=order.size_z,
-        size_c=order.channels * order.samples,
-        size_t=order.size_t,
-        physical_size_x=vx if calibrated[0] else None,
-        physical_size_y=vy if calibrated[1] else None,
-        physical_size_z=vz if calibrated[2] and order.size_z > 1 else None,
-        channels=[_channel(m, ch, position, order.samples) for ch in channels],
-        planes=_planes(m, f, order, position, _channel_exposures(f)),
+) -> Element:
+    image = Element("Image").set(
+        ID=f"Image:{position}", Name=_image_name(f, position, order.positions)
     )
+    if facts.date is not None:
+        image.add(Element("AcquisitionDate", text=attribute(facts.date)))
+    image.add(Element("InstrumentRef").set(ID="Instrument:0"))
+    settings = Element("ObjectiveSettings").set(ID="Objective:0")
+    image.add(settings.set(RefractiveIndex=facts.refractive_index))
+    pixels = image.add(Element("Pixels").set(ID=f"Pixels:{position}", **facts.pixels))
+    for ch in facts.channels:
+        pixels.add(_channel(ch, position, order.samples))
     if tiff_file_name:
-        pixels.tiff_data_blocks = _tiff_data(m, order, position, tiff_file_name, file_uuid)
+        pixels.children.extend(_tiff_data(order, position, tiff_file_name, file_uuid))
     else:
-        pixels.metadata_only = m.MetadataOnly()
-    return m.Image(
-        id=f"Image:{position}",
-        name=_image_name(f, position, order.positions),
-        acquisition_date=_acquisition_date(f),
-        instrument_ref=m.InstrumentRef(id=instrument.id),
-        objective_settings=m.ObjectiveSettings(
-            id="Objective:0",
-            refractive_index=channels[0].microscope.immersionRefractiveIndex if channels else None,
-        ),
-        pixels=pixels,
-    )
+        pixels.add(Element("MetadataOnly"))
+    pixels.children.extend(_planes(f, order, facts, position))
+    return image
 
 
 def _json_default(value: Any) -> Any:
@@ -376,15 +440,11 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _unstructured(m: ModuleType, f: ND2File) -> Any:
-    chunks = f.unstructured_metadata()
-    entries = [
-        m.Map.M(k=_text(name) or name, value=json.dumps(data, default=_json_default))
-        for name, data in chunks.items()
-    ]
-    return m.MapAnnotation(
-        id="Annotation:0",
-        namespace=ANNOTATION_NAMESPACE,
-        description=ANNOTATION_DESCRIPTION,
-        value=m.Map(ms=entries),
-    )
+def _unstructured(f: ND2File) -> Element:
+    annotation = Element("MapAnnotation").set(ID="Annotation:0", Namespace=ANNOTATION_NAMESPACE)
+    annotation.add(Element("Description", text=ANNOTATION_DESCRIPTION))
+    value = annotation.add(Element("Value"))
+    for name, data in f.unstructured_metadata().items():
+        text = json.dumps(data, default=_json_default)
+        value.add(Element("M", text=text).set(K=_text(name) or name))
+    return annotation

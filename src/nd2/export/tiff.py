@@ -13,7 +13,10 @@ when complete, so a failure never leaves a partial file.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -90,7 +93,8 @@ def write_tiff(
     modify_ome : callable, optional
         Called with the ``ome_types.OME`` object before it is written; it
         should modify the object in place (an ``OME`` it returns is used
-        instead).  Only for OME-TIFF.
+        instead).  Only for OME-TIFF; needs the ``ome-types`` extra, which
+        writing the OME-XML itself does not.
     compression : {None, "zlib", "zstd", "lzma", "lzw", "packbits"}
         Lossless compression of the pages; ``zstd``, ``lzw`` and ``packbits``
         need the ``imagecodecs`` extra.
@@ -112,8 +116,8 @@ def write_tiff(
     Raises
     ------
     ImportError
-        If ``tifffile`` (or ``ome-types`` for OME-TIFF, ``imagecodecs`` for some
-        compressions) is not installed.
+        If ``tifffile`` (or ``ome-types`` for *modify_ome*, ``imagecodecs``
+        for some compressions) is not installed.
     ValueError
         For invalid options, or if *dest* is the ND2 file itself.
     OSError
@@ -129,12 +133,10 @@ def write_tiff(
         xml = _ome_xml(f, order, target.name, include_unstructured_metadata, modify_ome)
     options = _options(f, order, compression, compression_level, pyramid_levels, bigtiff, xml)
 
-    from nd2.writer.pipeline import replace_when_done
-
     bar = progress_bar(progress, order.frame_count, f"writing {target.name}")
     try:
         feed = PageFeed(f, order, on_frame, bar)
-        with replace_when_done(target) as partial:
+        with _replace_when_done(target) as partial:
             with tifffile.TiffWriter(partial, bigtiff=options.bigtiff, ome=False) as tif:
                 if options.pyramid_levels:
                     _write_pyramid(tif, f, order, feed, xml, options)
@@ -147,6 +149,27 @@ def write_tiff(
 
 
 # ------------------------------------------------------------------ checks
+@contextmanager
+def _replace_when_done(target: Path) -> Iterator[Path]:
+    """A temporary path beside *target*, renamed to *target* if the block succeeds.
+
+    On failure the temporary file is removed (an older *target* stays as it
+    was) and an ``OSError`` is raised again naming *target*.  A symbolic link
+    is written through.  (The writer has the same helper; importing it would
+    load the whole writer package.)
+    """
+    real = Path(os.path.realpath(target))
+    partial = real.with_name(f".{real.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    try:
+        yield partial
+        os.replace(partial, real)
+    except BaseException as exc:
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
+        raise
+
+
 def _check_target(f: ND2File, target: Path) -> None:
     if target.is_dir():
         raise IsADirectoryError(21, "Is a directory", str(target))
@@ -214,10 +237,14 @@ def _ome_xml(
     include_unstructured: bool,
     modify_ome: Callable[[Any], Any] | None,
 ) -> bytes:
-    from nd2.export.ome import build_ome
+    """The OME-XML of the export, as UTF-8 bytes (as OME-TIFF wants them).
 
-    require("ome_types", "OME-TIFF export")
-    ome = build_ome(
+    Bio-Formats 7.3 does not recognise an OME-TIFF whose units are written as
+    character references (``&#181;m``), so the text is not made ASCII.
+    """
+    from nd2.export.ome import ome_xml
+
+    xml = ome_xml(
         f,
         include_unstructured=include_unstructured,
         tiff_file_name=file_name,
@@ -225,13 +252,13 @@ def _ome_xml(
         order=order,
     )
     if modify_ome is not None:
+        ome_types = require("ome_types", "write_tiff(modify_ome=...)")
+        ome = ome_types.from_xml(xml.encode("utf-8"))
         returned = modify_ome(ome)
         if isinstance(returned, type(ome)):
             ome = returned
-    xml = '<?xml version="1.0" encoding="UTF-8"?>\n' + str(ome.to_xml())
-    # UTF-8 bytes, as OME-TIFF wants (Bio-Formats 7.3 does not recognise a file
-    # whose units are written as character references, e.g. "&#181;m")
-    return xml.encode("utf-8")
+        xml = str(ome.to_xml())
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + xml).encode("utf-8")
 
 
 def _page_options(f: ND2File, order: PlaneOrder, options: _Options) -> dict[str, Any]:
