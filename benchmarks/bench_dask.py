@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -37,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "samples"
 sys.path.insert(0, str(ROOT / "tests"))
+
+from side_by_side import interpreters, run_worker  # noqa: E402
 
 WORKER = r"""
 import json, resource, sys, time
@@ -83,19 +83,6 @@ print(json.dumps(out))
 """
 
 
-def run_worker(python: str, args: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [python, "-c", WORKER, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        cwd=tempfile.gettempdir(),  # never pick up a source tree named nd2
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{python} {args}: exit {done.returncode}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def build_file(path: Path, gigabytes: float) -> Path:
     """A T x 2 x 1024 x 1024 uint16 file of about *gigabytes*, written frame by frame."""
     import numpy as np
@@ -123,7 +110,7 @@ def side_by_side(
     runs: dict[str, list[dict[str, Any]]] = {who: [] for who in pythons}
     for _ in range(rounds):
         for who, python in pythons.items():
-            runs[who].append(run_worker(python, args))
+            runs[who].append(run_worker(python, WORKER, args))
     return runs
 
 
@@ -136,9 +123,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     opts = parser.parse_args()
 
-    from oracles.reference import ensure_reference_python
-
-    pythons = {"ours": sys.executable, "reference": str(ensure_reference_python())}
+    pythons = interpreters()
     raw: dict[str, Any] = {}
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="nd2-bench-dask-") as tmp:
@@ -193,7 +178,8 @@ def main() -> None:
         tile = {"path": str(two), "task": "tiles", "chunked": False}
         runs = side_by_side(pythons, tile, opts.rounds)
         runs["ours, 512 x 512 chunks"] = [
-            run_worker(pythons["ours"], {**tile, "chunked": True}) for _ in range(opts.rounds)
+            run_worker(pythons["ours"], WORKER, {**tile, "chunked": True})
+            for _ in range(opts.rounds)
         ]
         raw["tiles"] = runs
         took = {w: statistics.median(r["times"][0] for r in runs[w]) for w in runs}

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -40,6 +38,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+from side_by_side import interpreters, run_worker  # noqa: E402
 
 WORKER = r"""
 import json, resource, shutil, sys, time
@@ -91,19 +91,6 @@ TASKS = {
 LABELS = {"whole": "whole array (asarray + zarr)", "rmw": "plane by plane into shards"}
 
 
-def run_worker(python: str, args: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [python, "-c", WORKER, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        cwd=tempfile.gettempdir(),  # never pick up a source tree named nd2
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{python} {args}: exit {done.returncode}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def build_file(path: Path, megabytes: float) -> Path:
     """A T x Z(10) x C(2) x 512 x 512 uint16 file of about *megabytes*, frame by frame."""
     import numpy as np
@@ -131,9 +118,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     opts = parser.parse_args()
 
-    from oracles.reference import ensure_reference_python
-
-    pythons = {"ours": sys.executable, "reference": str(ensure_reference_python())}
+    pythons = interpreters()
     results: dict[str, list[dict[str, Any]]] = {task: [] for task in TASKS}
     with tempfile.TemporaryDirectory(prefix="nd2-bench-zarr-") as tmp:
         path = build_file(Path(tmp) / "bench.nd2", opts.mb)
@@ -142,7 +127,7 @@ def main() -> None:
             for task, who in TASKS.items():
                 dest = Path(tmp) / ("out.ome.tif" if who == "reference" else "out.zarr")
                 args = {"task": task, "path": str(path), "dest": str(dest)}
-                results[task].append(run_worker(pythons[who], args))
+                results[task].append(run_worker(pythons[who], WORKER, args))
                 if dest.is_dir():
                     shutil.rmtree(dest)
                 else:

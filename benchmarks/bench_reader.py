@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "samples"
 sys.path.insert(0, str(ROOT / "tests"))
+
+from side_by_side import interpreters, run_worker  # noqa: E402
 
 WORKER = r"""
 import json, statistics, sys, time
@@ -99,19 +100,6 @@ print(json.dumps(out))
 IMPORT_WORKER = "import time; t = time.perf_counter(); import nd2; print(time.perf_counter() - t)"
 
 
-def run_worker(python: str, args: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(
-        [python, "-c", WORKER, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tempfile.gettempdir(),  # never pick up a source tree named nd2
-        env=env,
-    )
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
-
-
 def import_time(python: str, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -149,9 +137,7 @@ def main() -> None:
     opts = parser.parse_args()
     repeat = 5 if opts.quick else 21
 
-    from oracles.reference import ensure_reference_python
-
-    pythons = {"ours": sys.executable, "reference": str(ensure_reference_python())}
+    pythons = interpreters()
     results: dict[str, dict[str, Any]] = {k: {} for k in pythons}
     samples = sorted(SAMPLES.glob("*.nd2"))
     sizes: dict[str, tuple[str, float]] = {}
@@ -163,9 +149,11 @@ def main() -> None:
         for who, python in pythons.items():
             results[who]["import_s"] = import_time(python, repeat)
             for label, path in targets.items():
-                results[who][label] = run_worker(python, {"repeat": repeat, "path": str(path)})
+                results[who][label] = run_worker(
+                    python, WORKER, {"repeat": repeat, "path": str(path)}
+                )
             results[who]["metadata"] = run_worker(
-                python, {"repeat": repeat, "metadata_paths": [str(p) for p in samples]}
+                python, WORKER, {"repeat": repeat, "metadata_paths": [str(p) for p in samples]}
             )["metadata_s"]
 
     ours, ref = results["ours"], results["reference"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from builders import Loop, build_nd2
+from nd2.container.chunk_file import ChunkFile
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES_DIR = REPO.parent / "shared" / "samples"
@@ -122,3 +123,17 @@ def nd2_path(request: pytest.FixtureRequest, built_dir: Path) -> Path:
     """Every real sample and every built file, one at a time."""
     kind, name = request.param.split("/", 1)
     return SAMPLES_DIR / name if kind == "sample" else built_dir / name
+
+
+@pytest.fixture
+def read_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
+    """Every (offset, length) read through ChunkFile.read."""
+    log: list[tuple[int, int]] = []
+    original = ChunkFile.read
+
+    def logged(self: ChunkFile, offset: int, length: int) -> bytes:
+        log.append((offset, length))
+        return original(self, offset, length)
+
+    monkeypatch.setattr(ChunkFile, "read", logged)
+    yield log

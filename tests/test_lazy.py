@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import nd2
 from conftest import SAMPLES
-from nd2.container.chunk_file import ChunkFile
-
-
-@pytest.fixture
-def read_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
-    """Every (offset, length) read through ChunkFile.read."""
-    log: list[tuple[int, int]] = []
-    original = ChunkFile.read
-
-    def logged(self: ChunkFile, offset: int, length: int) -> bytes:
-        log.append((offset, length))
-        return original(self, offset, length)
-
-    monkeypatch.setattr(ChunkFile, "read", logged)
-    yield log
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=[p.name for p in SAMPLES])

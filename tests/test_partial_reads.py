@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,20 +44,6 @@ def mapping(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setattr(ChunkFile, "buffer", property(lambda self: None))
         monkeypatch.setattr(ChunkFile, "array", property(lambda self: None))
     return str(request.param)
-
-
-@pytest.fixture
-def read_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
-    """Every (offset, length) read through ChunkFile.read."""
-    log: list[tuple[int, int]] = []
-    original = ChunkFile.read
-
-    def logged(self: ChunkFile, offset: int, length: int) -> bytes:
-        log.append((offset, length))
-        return original(self, offset, length)
-
-    monkeypatch.setattr(ChunkFile, "read", logged)
-    yield log
 
 
 def axis_indices(n: int) -> list[Any]:

@@ -32,12 +32,13 @@ from nd2._optional import progress_bar
 from nd2.container.chunk import FILE_SIGNATURE_NAME, FILEMAP_NAME
 from nd2.container.chunk_writer import FRAME_TIMESTAMP_SIZE, ChunkWriter
 from nd2.errors import ChunkError, MetadataError, UnsupportedFeatureError
+from nd2.file_replacement import replace_when_done
 from nd2.metadata import lite_variant as lv
 from nd2.metadata import xml_variant as xv
 from nd2.metadata.attributes import LOSSLESS, NO_COMPRESSION
 from nd2.metadata.payload import sniff
 from nd2.pixels import inflate_block
-from nd2.writer.pipeline import ordered_map, pool_size, replace_when_done
+from nd2.writer.pipeline import ordered_map, pool_size
 
 if TYPE_CHECKING:
     from nd2.nd2file import ND2File

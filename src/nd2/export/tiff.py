@@ -13,10 +13,7 @@ when complete, so a failure never leaves a partial file.
 from __future__ import annotations
 
 import os
-import secrets
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from nd2._optional import progress_bar, require
 from nd2.export.ome_planes import PlaneOrder, plane_order
 from nd2.export.tiff_pages import FrameCallback, PageFeed, downsample, level_shapes
+from nd2.file_replacement import replace_when_done
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -136,7 +134,7 @@ def write_tiff(
     bar = progress_bar(progress, order.frame_count, f"writing {target.name}")
     try:
         feed = PageFeed(f, order, on_frame, bar)
-        with _replace_when_done(target) as partial:
+        with replace_when_done(target) as partial:
             with tifffile.TiffWriter(partial, bigtiff=options.bigtiff, ome=False) as tif:
                 if options.pyramid_levels:
                     _write_pyramid(tif, f, order, feed, xml, options)
@@ -149,27 +147,6 @@ def write_tiff(
 
 
 # ------------------------------------------------------------------ checks
-@contextmanager
-def _replace_when_done(target: Path) -> Iterator[Path]:
-    """A temporary path beside *target*, renamed to *target* if the block succeeds.
-
-    On failure the temporary file is removed (an older *target* stays as it
-    was) and an ``OSError`` is raised again naming *target*.  A symbolic link
-    is written through.  (The writer has the same helper; importing it would
-    load the whole writer package.)
-    """
-    real = Path(os.path.realpath(target))
-    partial = real.with_name(f".{real.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
-    try:
-        yield partial
-        os.replace(partial, real)
-    except BaseException as exc:
-        partial.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
-        raise
-
-
 def _check_target(f: ND2File, target: Path) -> None:
     if target.is_dir():
         raise IsADirectoryError(21, "Is a directory", str(target))

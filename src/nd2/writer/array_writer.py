@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from nd2.file_replacement import replace_when_done
 from nd2.writer.description import ColorLike
 from nd2.writer.geometry import Geometry
-from nd2.writer.pipeline import ordered_map, pool_size, replace_when_done
+from nd2.writer.pipeline import ordered_map, pool_size
 from nd2.writer.streaming import ND2Writer
 
 

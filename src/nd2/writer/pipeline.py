@@ -1,22 +1,16 @@
-"""Shared machinery of the writers: parallel encoding in order, atomic replacement.
+"""Shared machinery of the writers: parallel encoding in order.
 
-* :func:`ordered_map` runs a function (zlib compression of frames) on a thread
-  pool, yielding results in input order with a bounded number in flight, so
-  memory stays at a few frames while every core works (zlib releases the GIL).
-* :func:`replace_when_done` gives a temporary path beside the destination and
-  renames it into place only when the block completes, so a failed write never
-  leaves a partial file at the destination (nor an old file damaged).
+:func:`ordered_map` runs a function (zlib compression of frames) on a thread
+pool, yielding results in input order with a bounded number in flight, so memory
+stays at a few frames while every core works (zlib releases the GIL).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -55,35 +49,3 @@ def ordered_map(
             yield done, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def temporary_path(target: Path) -> Path:
-    """A unique name beside *target* (same directory: the final rename is atomic)."""
-    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
-
-
-@contextmanager
-def replace_when_done(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside *target*; rename it to *target* on success.
-
-    On any exception the temporary file is removed and an ``OSError`` is
-    re-raised naming *target* (not the temporary name).  A symbolic link is
-    written through; a device or pipe (e.g. ``/dev/full``) cannot be replaced
-    by a rename and is written in place.
-    """
-    real = Path(os.path.realpath(target))
-    in_place = real.exists() and not real.is_file()
-    partial = real if in_place else temporary_path(real)
-    try:
-        yield partial
-        if not in_place:
-            os.replace(partial, real)
-    except BaseException as exc:
-        if not in_place:  # also when the writer failed after creating the file
-            try:
-                partial.unlink()
-            except FileNotFoundError:
-                pass
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
-        raise
