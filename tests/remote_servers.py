@@ -325,10 +325,33 @@ def remote_root_fixture(tmp_path_factory: pytest.TempPathFactory, built_dir: Pat
     return root
 
 
+def ensure_nginx() -> bool:
+    """Install Debian's nginx-light if /usr/sbin/nginx is missing; True if it is there.
+
+    The test suite installs what it needs itself (as it builds the oracle venvs):
+    as root with apt-get, otherwise with ``sudo -n`` when that needs no password.
+    The package starts a server on port 80; it is stopped at once (the tests run
+    their own on free ports).
+    """
+    if os.access(NGINX_BINARY, os.X_OK):
+        return True
+    if shutil.which("apt-get") is None:
+        return False
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*sudo, "apt-get", "install", "-y", "-q", "nginx-light"]
+    for cmd in (install, [*sudo, "apt-get", "update", "-q"], install):
+        subprocess.run(cmd, env=env, capture_output=True, timeout=900)
+        if os.access(NGINX_BINARY, os.X_OK):
+            break
+    subprocess.run([*sudo, NGINX_BINARY, "-s", "stop"], capture_output=True, timeout=60)
+    return os.access(NGINX_BINARY, os.X_OK)
+
+
 @pytest.fixture(scope="session", name="nginx")
 def nginx_fixture(remote_root: Path) -> Iterator[Nginx]:
-    """nginx serving ``remote_root`` (fails, not skips, when nginx is missing)."""
-    if not os.access(NGINX_BINARY, os.X_OK):
+    """nginx serving ``remote_root`` (installed if missing; fails, not skips, without it)."""
+    if not ensure_nginx():
         pytest.fail(INSTALL_HINT, pytrace=False)
     with Nginx(remote_root) as server:
         yield server
