@@ -103,14 +103,14 @@ def open_source(file: Any, storage_options: Mapping[str, Any] | None = None) -> 
     FileNotFoundError, PermissionError, ConnectionError, OSError
         As the file or server report them, naming *file*.
     """
-    if isinstance(file, ByteSource):
-        return file
     if is_url(file):
         return URLSource(file, storage_options)
     if storage_options:
         raise TypeError(f"{describe(file)}: storage_options only apply to URLs")
     if isinstance(file, str | bytes | os.PathLike):
         return LocalFile(file)
+    if isinstance(file, LocalFile | FileObjectSource | URLSource | ByteSource):
+        return file  # our own sources first: the protocol check is slow
     if hasattr(file, "read"):
         return FileObjectSource(file)
     raise TypeError(
