@@ -37,13 +37,24 @@ def any_path(request: pytest.FixtureRequest, built_dir: Path) -> Path:
     return SAMPLES_DIR / name if kind == "sample" else built_dir / name
 
 
+def _no_memory_map(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read through ChunkFile.read only, as for remote files."""
+    monkeypatch.setattr(ChunkFile, "buffer", property(lambda self: None))
+    monkeypatch.setattr(ChunkFile, "array", property(lambda self: None))
+
+
 @pytest.fixture(params=["mapped", "unmapped"])
 def mapping(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test with the file memory-mapped, then with no map (as for remote files)."""
     if request.param == "unmapped":
-        monkeypatch.setattr(ChunkFile, "buffer", property(lambda self: None))
-        monkeypatch.setattr(ChunkFile, "array", property(lambda self: None))
+        _no_memory_map(monkeypatch)
     return str(request.param)
+
+
+@pytest.fixture
+def unmapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No memory map for this test."""
+    _no_memory_map(monkeypatch)
 
 
 def axis_indices(n: int) -> list[Any]:
@@ -200,11 +211,9 @@ def _pixel_bytes_read(log: list[tuple[int, int]], start: int, size: int) -> int:
 
 
 def test_small_region_reads_only_its_rows(
-    tmp_path: Path, read_log: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, read_log: list[tuple[int, int]], unmapped: None
 ) -> None:
     path, data = _big_frame_file(tmp_path)
-    monkeypatch.setattr(ChunkFile, "buffer", property(lambda self: None))
-    monkeypatch.setattr(ChunkFile, "array", property(lambda self: None))
     with nd2.ND2File(path) as f:
         layout = f._rdr.layout
         start = f._rdr._pixel_offset(1, layout)
@@ -217,11 +226,9 @@ def test_small_region_reads_only_its_rows(
 
 
 def test_sparse_rows_read_row_pieces(
-    tmp_path: Path, read_log: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, read_log: list[tuple[int, int]], unmapped: None
 ) -> None:
     path, data = _big_frame_file(tmp_path)
-    monkeypatch.setattr(ChunkFile, "buffer", property(lambda self: None))
-    monkeypatch.setattr(ChunkFile, "array", property(lambda self: None))
     with nd2.ND2File(path) as f:
         layout = f._rdr.layout
         start = f._rdr._pixel_offset(0, layout)
@@ -235,11 +242,9 @@ def test_sparse_rows_read_row_pieces(
 
 
 def test_full_width_band_is_one_read(
-    tmp_path: Path, read_log: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, read_log: list[tuple[int, int]], unmapped: None
 ) -> None:
     path, data = _big_frame_file(tmp_path)
-    monkeypatch.setattr(ChunkFile, "buffer", property(lambda self: None))
-    monkeypatch.setattr(ChunkFile, "array", property(lambda self: None))
     with nd2.ND2File(path) as f:
         layout = f._rdr.layout
         start = f._rdr._pixel_offset(0, layout)
