@@ -9,6 +9,7 @@ document, section 2.2).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nd2.errors import ChunkError
@@ -59,6 +60,44 @@ def decode_header(buf: bytes, offset: int, where: str = "") -> ChunkHeader:
             f"expected 0x{CHUNK_MAGIC:08X})"
         )
     return ChunkHeader(offset, name_len, data_len)
+
+
+def read_header(
+    read: Callable[[int, int], bytes],
+    file_size: int,
+    offset: int,
+    name: bytes | None = None,
+    where: str = "",
+) -> ChunkHeader:
+    """Read with *read(offset, length)* and validate the chunk header at *offset*.
+
+    If *name* is given, the name field must start with it.  The payload must
+    lie within the *file_size* bytes of the file.  Raises :class:`ChunkError`.
+    """
+    if offset < 0 or offset + HEADER_SIZE > file_size:
+        label = f"chunk {name.decode('latin-1')!r}" if name else "chunk"
+        raise ChunkError(
+            f"{where}{label} offset {offset} points past the end of the file ({file_size} bytes)"
+        )
+    # the header and the name to check in one read when the file holds both
+    want = HEADER_SIZE + (len(name) if name else 0)
+    head = read(offset, want if offset + want <= file_size else HEADER_SIZE)
+    header = decode_header(head, offset, where)
+    if header.end > file_size:
+        label = f"chunk {name.decode('latin-1')!r}" if name else "chunk"
+        raise ChunkError(
+            f"{where}{label} at offset {offset} claims {header.data_len} bytes of "
+            f"data, past the end of the file ({file_size} bytes)"
+        )
+    if name is not None:
+        size = min(len(name), header.name_len)
+        if len(head) >= HEADER_SIZE + size:
+            field = head[HEADER_SIZE : HEADER_SIZE + size]
+        else:
+            field = read(offset + HEADER_SIZE, size)
+        if field != name:
+            raise ChunkError(f"{where}chunk at offset {offset} is {field!r}, expected {name!r}")
+    return header
 
 
 def encode_header(name_len: int, data_len: int) -> bytes:

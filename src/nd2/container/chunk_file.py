@@ -27,6 +27,7 @@ from nd2.container.chunk import (
     SIGNATURE_PAYLOAD_SIZE,
     ChunkHeader,
     decode_header,
+    read_header,
 )
 from nd2.container.chunk_map import TRAILER_SIZE, ChunkMap, decode_chunk_map, decode_trailer
 from nd2.container.recovery import scan_chunks
@@ -297,39 +298,8 @@ class ChunkFile:
         return arr
 
     def header_at(self, offset: int, name: bytes | None = None) -> ChunkHeader:
-        """Read and validate the chunk header at *offset*.
-
-        If *name* is given, the name field must start with it.  The payload must
-        lie within the file.
-        """
-        where = self._where()
-        if offset < 0 or offset + HEADER_SIZE > self.size:
-            label = f"chunk {name.decode('latin-1')!r}" if name else "chunk"
-            raise ChunkError(
-                f"{where}{label} offset {offset} points past the end of the file "
-                f"({self.size} bytes)"
-            )
-        # the header and the name to check in one read when the file holds both
-        want = HEADER_SIZE + (len(name) if name else 0)
-        head = self.read(offset, want if offset + want <= self.size else HEADER_SIZE)
-        header = decode_header(head, offset, where)
-        if header.end > self.size:
-            label = f"chunk {name.decode('latin-1')!r}" if name else "chunk"
-            raise ChunkError(
-                f"{where}{label} at offset {offset} claims {header.data_len} bytes of "
-                f"data, past the end of the file ({self.size} bytes)"
-            )
-        if name is not None:
-            size = min(len(name), header.name_len)
-            if len(head) >= HEADER_SIZE + size:
-                field = head[HEADER_SIZE : HEADER_SIZE + size]
-            else:
-                field = self.read(offset + HEADER_SIZE, size)
-            if field != name:
-                raise ChunkError(
-                    f"{where}chunk at offset {offset} is {field!r}, expected {name!r}"
-                )
-        return header
+        """Read and validate the chunk header at *offset* (see :func:`read_header`)."""
+        return read_header(self.read, self.size, offset, name, self._where())
 
     def header(self, name: bytes) -> ChunkHeader:
         """The validated header of the chunk called *name* in the chunk map."""

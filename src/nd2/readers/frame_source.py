@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nd2.container.chunk import HEADER_SIZE, decode_header
+from nd2.container.chunk import read_header
 from nd2.errors import ChunkError, ND2Error
 from nd2.frame_selection import (
     FrameSelection,
@@ -280,24 +280,14 @@ class FrameSource:
 
     def _locate(self, fd: int, index: int, header_offset: int) -> tuple[int, int]:
         """(payload offset, length) of frame *index* from its chunk header, checked."""
+
+        def read(at: int, length: int) -> bytes:
+            buf = np.empty(length, np.uint8)
+            pread_into(fd, buf, at, self.path)
+            return buf.tobytes()
+
         name = frame_chunk_name(index)
-        where = f"{self.path}: "
-        if header_offset + HEADER_SIZE + len(name) > self.size:
-            raise ChunkError(f"{where}frame {index} chunk offset {header_offset} is past the end")
-        head = np.empty(HEADER_SIZE + len(name), np.uint8)
-        pread_into(fd, head, header_offset, self.path)
-        raw = head.tobytes()
-        header = decode_header(raw, header_offset, where)
-        if header.name_len < len(name) or raw[HEADER_SIZE:] != name:
-            raise ChunkError(
-                f"{where}chunk at offset {header_offset} is {raw[HEADER_SIZE:]!r}, "
-                f"expected {name!r}"
-            )
-        if header.end > self.size:
-            raise ChunkError(
-                f"{where}chunk {name.decode()!r} at offset {header_offset} claims "
-                f"{header.data_len} bytes of data, past the end of the file ({self.size} bytes)"
-            )
+        header = read_header(read, self.size, header_offset, name, f"{self.path}: ")
         return header.data_offset, header.data_len
 
 
