@@ -24,7 +24,7 @@ from numpy.typing import DTypeLike
 
 from nd2.container.chunk import CHUNK_MAGIC, HEADER, HEADER_SIZE
 from nd2.container.recovery import find_bytes
-from nd2.container.sources import ByteSource, is_url, open_source
+from nd2.container.sources import ByteSource, open_source
 
 __all__ = ["rescue_nd2"]
 
@@ -33,20 +33,8 @@ FRAME_PREFIX = b"ImageDataSeq|"
 TIMESTAMP_SIZE = 8
 
 
-class _Source:
-    """Positional reads of a seekable binary handle of known size."""
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        self.handle = handle
-        self.size = handle.seek(0, os.SEEK_END)
-
-    def read(self, offset: int, length: int) -> bytes:
-        self.handle.seek(offset)
-        return self.handle.read(length)
-
-
 def _frames(
-    source: _Source | ByteSource,
+    source: ByteSource,
     chunk_start: bytes,
     dt: np.dtype,
     frame_shape: tuple[int, ...],
@@ -148,16 +136,9 @@ def rescue_nd2(
     if any(n < 1 for n in shape):
         raise ValueError(f"frame_shape {frame_shape} must hold positive sizes")
     with ExitStack() as stack:
-        source: _Source | ByteSource
-        if is_url(handle):
-            source = open_source(handle)
-            stack.callback(source.close)
-        elif isinstance(handle, str | os.PathLike):
-            source = _Source(stack.enter_context(open(handle, "rb")))
-        else:
-            where = handle.tell()
-            stack.callback(handle.seek, where)  # leave the caller's handle as it was
-            source = _Source(handle)
+        # a file object is not closed, and is left at the position it had
+        source = open_source(handle)
+        stack.callback(source.close)
         found = 0
         if max_iters is None or max_iters > 0:
             for frame in _frames(source, chunk_start, dt, shape, verbose):
