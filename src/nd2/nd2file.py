@@ -83,7 +83,7 @@ class ND2File(ND2Conversions):
         search_window: int = 100,
         storage_options: dict[str, Any] | None = None,
     ) -> None:
-        from nd2.container.sources import describe, is_url
+        from nd2.container.sources import describe
 
         if isinstance(path, str | bytes | os.PathLike):
             self._file_object: IO[bytes] | None = None
@@ -91,8 +91,6 @@ class ND2File(ND2Conversions):
         else:
             self._file_object = path
             self._path = describe(path)
-        if storage_options and not is_url(self._path):
-            raise TypeError(f"{self._path}: storage_options only apply to URLs")
         self._storage_options = storage_options
         self._validate_frames = validate_frames
         self._search_window = search_window
