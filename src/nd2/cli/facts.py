@@ -16,18 +16,11 @@ __all__ = [
     "channels",
     "date_text",
     "human_bytes",
-    "julian_to_datetime",
     "loop_rows",
     "size_on_disk",
     "sizes_text",
     "version_text",
 ]
-
-#: Julian day number of 1970-01-01T00:00 UTC
-UNIX_EPOCH_JDN = 2440587.5
-#: frame times before this (year 1900) are placeholders, not dates
-FIRST_PLAUSIBLE_JDN = 2415020.5
-MS_PER_DAY = 86_400_000
 
 
 def version_text(f: ND2File) -> str:
@@ -50,33 +43,23 @@ def human_bytes(count: int) -> str:
     raise AssertionError("unreachable")
 
 
-def julian_to_datetime(jdn: float) -> dt.datetime | None:
-    """The UTC time of a Julian day number, or None if it is no plausible date."""
-    if not FIRST_PLAUSIBLE_JDN <= jdn < 5373484.5:  # year 1900 to 9999
-        return None
-    seconds = round((jdn - UNIX_EPOCH_JDN) * 86400, 3)
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=seconds)
-
-
 def acquisition_date(f: ND2File) -> dt.datetime | str | None:
     """When the acquisition took place.
 
     The absolute time of the first frame when the file records a plausible
     one: ``dTimeAbsolute`` of the picture metadata, a Julian day number in
-    UTC (format document 9.10).  ``frame_metadata(0)`` reports it plus the
-    frame's relative time (the Nikon SDK's convention), which is taken off
-    again here; the reference reader's OME ``AcquisitionDate`` is the same
-    instant.  Otherwise the text of ``text_info["date"]`` (local time of the
-    acquiring computer, in its locale's format) if present, else None.
+    UTC (format document 9.10), the instant of the reference reader's OME
+    ``AcquisitionDate``.  (``frame_metadata(0)`` reports it plus the frame's
+    relative time, the Nikon SDK's convention.)  Otherwise the text of
+    ``text_info["date"]`` (local time of the acquiring computer, in its
+    locale's format) if present, else None.
     """
     from nd2.errors import ND2Error
+    from nd2.metadata.picture import acquisition_time
 
     try:
-        stamp = f.frame_metadata(0).channels[0].time
-        when = julian_to_datetime(
-            stamp.absoluteJulianDayNumber - stamp.relativeTimeMs / MS_PER_DAY
-        )
-    except (ND2Error, IndexError):
+        when = acquisition_time(f._rdr, milliseconds=True)
+    except ND2Error:
         when = None
     if when is not None:
         return when

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from nd2._optional import require
 from nd2.export.ome_planes import PlaneOrder, plane_order
 from nd2.export.ome_xml import Element, attribute, clean, render
+from nd2.metadata.picture import acquisition_time
 
 if TYPE_CHECKING:
     import ome_types
@@ -55,8 +56,6 @@ ANNOTATION_DESCRIPTION = (
     "value is the JSON-encoded data for that chunk."
 )
 #: Julian day of the Unix epoch; plausible acquisition days (format document 9.10)
-_UNIX_EPOCH_JDN = 2_440_587.5
-_PLAUSIBLE_JDN = (2_415_000.0, 2_490_000.0)
 _PIXEL_TYPES = {"float32": "float", "float64": "double"}
 #: modality flag -> OME AcquisitionMode, most specific first
 _ACQUISITION_MODES = (
@@ -232,15 +231,6 @@ def _instrument(f: ND2File) -> Element:
     return instrument
 
 
-def _acquisition_date(f: ND2File) -> dt.datetime | None:
-    """When frame 0 was acquired (``dTimeAbsolute``, UTC), if the clock was set."""
-    jdn = f._rdr.raw("picture").get("dTimeAbsolute")
-    if not isinstance(jdn, float) or not _PLAUSIBLE_JDN[0] < jdn < _PLAUSIBLE_JDN[1]:
-        return None
-    seconds = (jdn - _UNIX_EPOCH_JDN) * 86_400.0
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=seconds)
-
-
 def _first(flags: list[str], table: tuple[tuple[str, str], ...]) -> str | None:
     return next((mode for flag, mode in table if flag in flags), None)
 
@@ -328,7 +318,7 @@ class _ImageFacts:
             pixels=pixels,
             channels=channels,
             exposures=_channel_exposures(f),
-            date=_acquisition_date(f),
+            date=acquisition_time(f._rdr),
             refractive_index=scope.immersionRefractiveIndex if scope else None,
         )
 

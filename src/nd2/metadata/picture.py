@@ -8,6 +8,7 @@ times come from the ``CustomData|...!`` arrays, read one value at a time.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Mapping
@@ -22,6 +23,44 @@ if TYPE_CHECKING:
     from nd2.readers.modern import ModernReader
 
 MS_PER_DAY = 86_400_000.0
+#: Julian day number of 1970-01-01T00:00 UTC
+JDN_UNIX_EPOCH = 2440587.5
+#: Julian day numbers taken as clock readings (1900-01-01 to the year 2105); files
+#: whose clock was not set hold 0 or other placeholders
+PLAUSIBLE_JDN = (2_415_020.5, 2_490_000.0)
+
+
+def julian_day(when: dt.datetime) -> float:
+    """Julian day number (UTC) of *when* (naive datetimes are local time)."""
+    if when.tzinfo is None:
+        when = when.astimezone()
+    return when.timestamp() / 86400.0 + JDN_UNIX_EPOCH
+
+
+def datetime_from_julian_day(jdn: object, milliseconds: bool = False) -> dt.datetime | None:
+    """The UTC time of a Julian day number (inverse of :func:`julian_day`).
+
+    None when *jdn* is not a float of :data:`PLAUSIBLE_JDN` (a clock never set).
+    With *milliseconds*, rounded to whole milliseconds: a day number near
+    2.46 million holds the time to about 40 µs, so 07:08:09 comes back as
+    07:08:08.99999 without it.
+    """
+    if not isinstance(jdn, float) or not PLAUSIBLE_JDN[0] <= jdn < PLAUSIBLE_JDN[1]:
+        return None
+    seconds = (jdn - JDN_UNIX_EPOCH) * 86_400.0
+    if milliseconds:
+        seconds = round(seconds, 3)
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=seconds)
+
+
+def acquisition_time(reader: ModernReader, milliseconds: bool = False) -> dt.datetime | None:
+    """When frame 0 was acquired: ``dTimeAbsolute`` of the picture metadata, in UTC.
+
+    See :func:`datetime_from_julian_day` for *milliseconds*.
+    """
+    jdn = reader.raw("picture").get("dTimeAbsolute")
+    return datetime_from_julian_day(jdn, milliseconds)
+
 
 #: ``uiModalityMask`` bits (section 9.5), in bit order.
 MODALITY_BITS: tuple[tuple[int, s.ModalityFlags], ...] = (

@@ -25,7 +25,6 @@ from nd2.writer.geometry import Geometry
 
 ColorLike = str | int | Sequence[int] | s.Color
 #: Unix epoch as a Julian day number.
-JDN_UNIX_EPOCH = 2440587.5
 #: Colours of channels without a wavelength, by channel count.
 PALETTE = ("#00ff00", "#ff00ff", "#00ffff", "#ffff00", "#ff0000", "#0000ff", "#ffffff")
 #: Letters of the text-info ``Dimensions:`` line (format document 13.5).
@@ -106,13 +105,6 @@ def wavelength_color(nm: float) -> s.Color:
             r, g, b = (round(a + (b - a) * f) for a, b in zip(c0, c1))
             return s.Color(r, g, b)
     return s.Color(*stops[-1][1])
-
-
-def julian_day(when: dt.datetime) -> float:
-    """Julian day number (UTC) of *when* (naive datetimes are local time)."""
-    if when.tzinfo is None:
-        when = when.astimezone()
-    return when.timestamp() / 86400.0 + JDN_UNIX_EPOCH
 
 
 @dataclass

@@ -31,10 +31,11 @@ from nd2.metadata import xml_variant as xv
 from nd2.metadata.attributes import attribute_items
 from nd2.metadata.experiment import experiment_items
 from nd2.metadata.frame_arrays import chunk_name
+from nd2.metadata.picture import julian_day
 from nd2.metadata.picture_encode import calibration_items, picture_items
 from nd2.metadata.text_info import encode_text_info
 from nd2.pixels import FrameLayout, pack_block
-from nd2.writer.description import Description, julian_day
+from nd2.writer.description import Description
 from nd2.writer.geometry import Geometry
 
 TIMESTAMP = struct.Struct("<d")
