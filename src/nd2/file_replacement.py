@@ -6,11 +6,29 @@ never leaves a partial file at the destination, nor an older file there damaged.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def checked_destination(
+    dest: str | os.PathLike[str], source_file: str | None, action: str
+) -> Path:
+    """*dest* as a Path, refused if it is a directory or the source file itself.
+
+    *source_file* is the file on disk being read (None when there is none, as
+    for a URL); *action* says what would be done, for the message (e.g.
+    ``"export a file"``).
+    """
+    target = Path(os.fspath(dest))
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+    if source_file is not None and target.exists() and os.path.samefile(source_file, target):
+        raise ValueError(f"{target}: cannot {action} onto itself")
+    return target
 
 
 def temporary_path(target: Path) -> Path:

@@ -20,7 +20,6 @@ complete, so a failure never leaves a partial file at *dest*.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import zlib
@@ -32,7 +31,7 @@ from nd2._optional import progress_bar
 from nd2.container.chunk import FILE_SIGNATURE_NAME, FILEMAP_NAME
 from nd2.container.chunk_writer import FRAME_TIMESTAMP_SIZE, ChunkWriter
 from nd2.errors import ChunkError, MetadataError, UnsupportedFeatureError
-from nd2.file_replacement import replace_when_done
+from nd2.file_replacement import checked_destination, replace_when_done
 from nd2.metadata import lite_variant as lv
 from nd2.metadata import xml_variant as xv
 from nd2.metadata.attributes import LOSSLESS, NO_COMPRESSION
@@ -180,16 +179,6 @@ def _check_options(compression: Any, compression_level: Any) -> None:
         raise ValueError(f"compression must be None or 'zlib', not {compression!r}")
     if isinstance(compression_level, bool) or compression_level not in range(10):
         raise ValueError(f"compression_level must be 0-9, got {compression_level!r}")
-
-
-def _check_target(source: str, local_path: str | None, dest: str | os.PathLike[str]) -> Path:
-    """*dest* as a Path; *local_path* is the source's file on disk (None for a URL...)."""
-    target = Path(os.fspath(dest))
-    if target.is_dir():
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
-    if local_path is not None and target.exists() and os.path.samefile(local_path, target):
-        raise ValueError(f"{target}: cannot re-write {source} onto itself")
-    return target
 
 
 def _where(reader: ModernReader, name: bytes) -> str:
@@ -390,7 +379,8 @@ def write_nd2(
     _check_options(compression, compression_level)
     if ndfile.is_legacy:
         raise UnsupportedFeatureError(f"{reader.path}: legacy (JPEG 2000) files cannot be copied")
-    target = _check_target(reader.path, reader.chunks.source.local_path, dest)
+    local = reader.chunks.source.local_path
+    target = checked_destination(dest, local, f"re-write {reader.path}")
     steps = plan(reader, compression, positions)
     coder = FrameCoder(reader, compression is not None, compression_level)
     bar = progress_bar(progress, sum(step.frame is not None for step in steps), "writing ND2")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from nd2._optional import progress_bar, require
 from nd2.export.ome_planes import PlaneOrder, plane_order
 from nd2.export.tiff_pages import FrameCallback, PageFeed, downsample, level_shapes
-from nd2.file_replacement import replace_when_done
+from nd2.file_replacement import checked_destination, replace_when_done
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -122,8 +122,7 @@ def write_tiff(
         If the file cannot be written (no partial file is left at *dest*).
     """
     tifffile = require("tifffile", "write_tiff")
-    target = Path(os.fspath(dest))
-    _check_target(f, target)
+    target = checked_destination(dest, f._rdr.chunks.source.local_path, "export a file")
     order = plane_order(f)
     ome = is_ome_tiff(target)
     xml: bytes | None = None
@@ -147,12 +146,6 @@ def write_tiff(
 
 
 # ------------------------------------------------------------------ checks
-def _check_target(f: ND2File, target: Path) -> None:
-    if target.is_dir():
-        raise IsADirectoryError(21, "Is a directory", str(target))
-    source = Path(f.path)
-    if target.exists() and source.exists() and os.path.samefile(target, source):
-        raise ValueError(f"{target}: cannot export a file onto itself")
 
 
 def _options(
