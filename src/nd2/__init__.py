@@ -9,7 +9,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from nd2.errors import ND2Error
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 __all__ = [
     "BinaryLayer",
     "BinaryLayers",
