@@ -74,11 +74,27 @@ class FrameLayout:
         return strides
 
 
+#: :attr:`Attributes.pixelDataType` -> NumPy kind.
+_KINDS = {"unsigned": "u", "signed": "i", "float": "f"}
+
+
 def dtype_for(bits: int, pixel_type: str) -> np.dtype:
-    """NumPy dtype for *bits* per component of *pixel_type* ("unsigned"/"float")."""
-    if pixel_type == "float":
-        return np.dtype("<f4") if bits == 32 else np.dtype(f"<f{bits // 8}")
-    return np.dtype(f"<u{bits // 8}")
+    """NumPy dtype for *bits* per component of *pixel_type*.
+
+    *pixel_type* is ``"unsigned"``, ``"signed"`` or ``"float"`` (``ePixelType``
+    1, 0, 2): 16 bits are ``uint16``, ``int16`` or ``float16``.
+
+    Raises
+    ------
+    UnsupportedFeatureError
+        If NumPy has no such type (e.g. 8-bit real).
+    """
+    kind = _KINDS.get(pixel_type)
+    if kind is None or bits % 8 or (kind == "f" and bits not in (16, 32, 64)):
+        raise UnsupportedFeatureError(
+            f"{bits}-bit {pixel_type} pixels have no NumPy type: cannot read them"
+        )
+    return np.dtype(f"<{kind}{bits // 8}")
 
 
 def inflate_block(data: bytes | memoryview, size: int, where: str) -> bytes:

@@ -65,7 +65,7 @@ __all__ = [
     "ZStackLoopParams",
 ]
 
-PixelDataType = Literal["unsigned", "float"]
+PixelDataType = Literal["unsigned", "float", "signed"]
 CompressionType = Literal["lossless", "lossy", "none"]
 AxisInterpretation = Literal["distance", "time"]
 LoopType = Literal["TimeLoop", "XYPosLoop", "ZStackLoop", "NETimeLoop", "CustomLoop"]

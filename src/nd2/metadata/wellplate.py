@@ -16,7 +16,11 @@ No sample file has any of these, and the format document gives their names but
 not their schema.  The decoder therefore looks for the facts by meaning rather
 than by exact key: keys are compared without case, type prefix or punctuation,
 under the usual spellings (``rows``/``rowCount``, ``columns``/``cols`` ...).
-Everything decoded stays available in :attr:`WellPlate.raw`.
+Keys with a type prefix (``uiRows``, ``wsName``) and plain keys (``rows``,
+``name``, ``rowNaming``, as Laboratory Imaging's own writer spells them) are
+both read: a key is tried as written and without its prefix, so a plain
+``rows`` is not mistaken for a prefix with an empty name.
+Everything decoded stays available in :attr:`WellPlate.raw`, keys as written.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from nd2 import structures as s
 from nd2.errors import MetadataError
 from nd2.metadata.aux_chunks import chunk_where, read_payload
 from nd2.metadata.jobs import jobs
+from nd2.metadata.lite_variant import strip_name
 from nd2.metadata.payload import decode_to_dict, sniff
 
 if TYPE_CHECKING:
@@ -142,7 +147,7 @@ def _sources(reader: ModernReader) -> dict[str, Any]:
         if sniff(payload) == "raw":
             raw[DESC_CHUNK.decode()] = decode_json(payload, where)
         else:
-            raw[DESC_CHUNK.decode()] = decode_to_dict(payload, where, strip_prefix=True)
+            raw[DESC_CHUNK.decode()] = decode_to_dict(payload, where)
     if any(key in raw for key in _DESCRIPTIONS):
         return raw  # JOBS is only the fallback: its chunks need not even be read
     job = jobs(reader)
@@ -203,9 +208,14 @@ def _norm(key: str) -> str:
 
 
 def _keys(level: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalised key -> value; each key as written first, then without its type prefix."""
     out: dict[str, Any] = {}
     for key, value in level.items():
         out.setdefault(_norm(str(key)), value)
+    for key, value in level.items():
+        bare = _norm(strip_name(str(key)))
+        if bare:
+            out.setdefault(bare, value)
     return out
 
 
