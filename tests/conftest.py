@@ -137,3 +137,12 @@ def read_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]
 
     monkeypatch.setattr(ChunkFile, "read", logged)
     yield log
+
+
+@pytest.fixture(scope="session")
+def legacy_dir(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every legacy (JPEG 2000) case of tests/legacy_cases.py, built once: name -> LegacyFile."""
+    from legacy_cases import LEGACY_CASES, build_legacy_case
+
+    root = tmp_path_factory.mktemp("legacy")
+    return {name: build_legacy_case(name, root) for name in LEGACY_CASES}

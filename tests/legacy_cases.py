@@ -1,0 +1,106 @@
+"""The legacy (JPEG 2000) files the tests build: name -> builder keyword arguments.
+
+Every case is read the same way by both oracles (tests/test_legacy_oracles.py),
+except for the documented disagreements (docs/differences.md). Build them with
+``build_legacy_nd2(path, **LEGACY_CASES[name]())`` or use the ``legacy_dir``
+fixture (tests/conftest.py), which builds all of them once per session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from legacy_builder import LegacyFile, build_legacy_nd2
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(20260511 + seed)
+
+
+def _u16(seed: int, shape: tuple[int, ...], bits: int = 16) -> np.ndarray:
+    return _rng(seed).integers(0, 2**bits, shape, dtype=np.uint16)
+
+
+def _smooth(seed: int, shape: tuple[int, ...], high: int) -> np.ndarray:
+    """A smooth image plus a little noise: what a lossy codestream keeps well."""
+    *lead, h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = (np.sin(xx / 7.0) + np.cos(yy / 5.0) + 2) / 4 * high * 0.8
+    noise = _rng(seed).normal(0, high * 0.01, (*lead, h, w))
+    return np.clip(base + noise, 0, high - 1).astype(np.uint16)
+
+
+#: Built legacy files: name -> keyword arguments of ``build_legacy_nd2`` (without path).
+LEGACY_CASES: dict[str, Callable[[], dict[str, Any]]] = {
+    # T only, uint16 with 12 significant bits
+    "t_u16_12bit": lambda: {
+        "data": _u16(1, (3, 37, 53), bits=12),
+        "axes": "TYX",
+        "significant_bits": 12,
+        "pixel_size_um": 0.65,
+        "time_interval_ms": 250.0,
+        "channel_names": ["Cy5"],
+    },
+    # Z x C with channel names and a Z step
+    "zc_u16": lambda: {
+        "data": _u16(2, (4, 2, 32, 45), bits=14),
+        "axes": "ZCYX",
+        "channel_names": ["DAPI", "FITC"],
+        "channel_colors": [0xFF0000, 0x00FF00],
+        "significant_bits": 14,
+        "pixel_size_um": 0.25,
+        "z_step_um": 1.5,
+    },
+    # one RGB uint8 frame
+    "rgb_u8": lambda: {
+        "data": _rng(3).integers(0, 256, (41, 57, 3), dtype=np.uint8),
+        "axes": "YXS",
+        "pixel_size_um": 1.25,
+    },
+    # XY positions x T, with stage positions
+    "pt_u16": lambda: {
+        "data": _u16(4, (3, 2, 30, 40), bits=12),
+        "axes": "PTYX",
+        "significant_bits": 12,
+        "pixel_size_um": 0.5,
+        "positions_um": [
+            (1000.0, -2000.0, 50.0),
+            (1500.5, -2100.25, 51.0),
+            (900.0, -1800.0, 49.5),
+        ],
+        "position_names": ["A1", "B2", "C3"],
+        "time_interval_ms": 1000.0,
+    },
+    # a lossy (irreversible wavelet) codestream
+    "lossy_u16": lambda: {
+        "data": _smooth(5, (2, 48, 64), 4096),
+        "axes": "TYX",
+        "significant_bits": 12,
+        "pixel_size_um": 0.33,
+        "lossy": True,
+    },
+    # cheap extras
+    "t_u8": lambda: {
+        "data": _rng(6).integers(0, 256, (2, 29, 31), dtype=np.uint8),
+        "axes": "TYX",
+        "pixel_size_um": 2.0,
+    },
+    "tzc_u16": lambda: {
+        "data": _u16(7, (2, 3, 2, 24, 28), bits=12),
+        "axes": "TZCYX",
+        "channel_names": ["mCherry", "GFP"],
+        "significant_bits": 12,
+        "pixel_size_um": 0.108,
+        "z_step_um": 0.5,
+        "time_interval_ms": 5000.0,
+    },
+}
+
+
+def build_legacy_case(name: str, directory: Path) -> LegacyFile:
+    """Build the case ``name`` as ``<directory>/<name>.nd2``."""
+    return build_legacy_nd2(directory / f"{name}.nd2", **LEGACY_CASES[name]())
