@@ -6,7 +6,6 @@ The ``preview`` command and the PNG encoder are tested in ``test_cli_preview.py`
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import importlib.util
 import io
@@ -155,7 +154,7 @@ def test_info_json_of_every_file(capsys: pytest.CaptureFixture[str], nd2_path: P
         assert got["version"] == list(f.version)
         assert got["size_on_disk"] == os.path.getsize(nd2_path)
         assert got["frame_count"] == f.attributes.sequenceCount
-        assert got["attributes"] == to_jsonable(dataclasses.asdict(f.attributes))
+        assert got["attributes"] == to_jsonable(f.attributes._asdict())
         assert got["voxel_size"] == f.voxel_size()._asdict()
         assert got["text_info"] == dict(f.text_info)
         assert [loop["type"] for loop in got["experiment"]] == [x.type for x in f.experiment]

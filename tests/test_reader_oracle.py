@@ -6,7 +6,6 @@ API item and every frame must be identical.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ def ref(nd2_path: Path) -> dict[str, Any]:
 def test_basic_attributes(nd2_path: Path, ref: dict[str, Any]) -> None:
     with nd2.ND2File(nd2_path) as f:
         assert list(f.version) == ref["version"]
-        assert dataclasses.asdict(f.attributes) == ref["attributes"]
+        assert f.attributes._asdict() == ref["attributes"]
         assert [[k, v] for k, v in f.sizes.items()] == ref["sizes_items"]
         assert list(f.shape) == ref["shape"]
         assert f.ndim == ref["ndim"]

@@ -7,10 +7,18 @@ only; decoding lives in :mod:`nd2.metadata`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict, overload
+
+from nd2.experiment_events import (
+    EventMeaning,
+    ExperimentEvent,
+    StimulationEvent,
+    StimulationType,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,19 +36,24 @@ __all__ = [
     "Color",
     "CompressionType",
     "Contents",
+    "Coordinate",
     "CustomLoop",
+    "EventMeaning",
     "ExpLoop",
+    "ExperimentEvent",
     "ExtrudedShape",
     "FrameChannel",
     "FrameMetadata",
     "InterpType",
     "LoopIndices",
+    "LoopParams",
     "LoopType",
     "Metadata",
     "Microscope",
     "ModalityFlags",
     "NETimeLoop",
     "NETimeLoopParams",
+    "PFSStatus",
     "Period",
     "PeriodDiff",
     "PixelDataType",
@@ -48,7 +61,10 @@ __all__ = [
     "RoiInfo",
     "RoiShapeType",
     "ScopeType",
+    "SpectLoop",
     "StagePosition",
+    "StimulationEvent",
+    "StimulationType",
     "TextInfo",
     "TimeLoop",
     "TimeLoopParams",
@@ -68,7 +84,6 @@ __all__ = [
 PixelDataType = Literal["unsigned", "float", "signed"]
 CompressionType = Literal["lossless", "lossy", "none"]
 AxisInterpretation = Literal["distance", "time"]
-LoopType = Literal["TimeLoop", "XYPosLoop", "ZStackLoop", "NETimeLoop", "CustomLoop"]
 ModalityFlags = Literal[
     "aux",
     "brightfield",
@@ -101,8 +116,7 @@ ModalityFlags = Literal[
 ]
 
 
-@dataclass(frozen=True)
-class Attributes:
+class Attributes(NamedTuple):
     """Core image attributes: frame geometry, pixel format and frame count."""
 
     bitsPerComponentInMemory: int
@@ -121,6 +135,30 @@ class Attributes:
 
 
 # ---------------------------------------------------------------- experiment
+class LoopType(IntEnum):
+    """Kind of an experiment loop: the ``eType`` of its node in the experiment tree."""
+
+    Unknown = 0
+    TimeLoop = 1
+    XYPosLoop = 2
+    XYDiscrLoop = 3
+    ZStackLoop = 4
+    PolarLoop = 5
+    SpectLoop = 6
+    CustomLoop = 7
+    NETimeLoop = 8
+    ManTimeLoop = 9
+    ZStackLoopAccurate = 10
+
+
+class Coordinate(NamedTuple):
+    """One loop axis of the experiment: its place, its loop type name and its size."""
+
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index, as in the reference
+    type: str
+    size: int
+
+
 @dataclass
 class PeriodDiff:
     """Measured interval statistics of a time loop (ms)."""
@@ -189,6 +227,9 @@ class ZStackLoopParams:
     deviceName: str | None = None
 
 
+LoopParams = TimeLoopParams | NETimeLoopParams | XYPosLoopParams | ZStackLoopParams
+
+
 @dataclass
 class _Loop:
     count: int
@@ -231,8 +272,17 @@ class ZStackLoop(_Loop):
 class CustomLoop(_Loop):
     """A custom loop (axis ``U``)."""
 
+    nestingLevel: int = 0
     parameters: None = None
     type: Literal["CustomLoop"] = "CustomLoop"
+
+
+@dataclass
+class SpectLoop:
+    """A spectral (channel) loop: it adds channels, not an axis, so ``experiment`` omits it."""
+
+    count: int
+    type: Literal["SpectLoop"] = "SpectLoop"
 
 
 ExpLoop = TimeLoop | NETimeLoop | XYPosLoop | ZStackLoop | CustomLoop
@@ -260,9 +310,9 @@ class Color(NamedTuple):
         return f"#{self.r:02x}{self.g:02x}{self.b:02x}"
 
     @classmethod
-    def from_abgr_u4(cls, value: int) -> Color:
+    def from_abgr_u4(cls, val: int) -> Color:
         """Unpack a colour stored with red in the least significant byte."""
-        r, g, b, a = value.to_bytes(4, "little")
+        r, g, b, a = val.to_bytes(4, "little")
         return cls(r, g, b, (a / 255) if a else 1.0)
 
     def as_abgr_u4(self) -> int:
@@ -280,6 +330,16 @@ class ChannelMeta:
     color: Color = field(default_factory=lambda: Color(255, 255, 255))
     emissionLambdaNm: float | None = None
     excitationLambdaNm: float | None = None
+
+    @property
+    def colorRGBA(self) -> int:
+        """The colour packed as stored in the file (deprecated: ``color.as_abgr_u4()``)."""
+        warnings.warn(
+            "ChannelMeta.colorRGBA is deprecated: use ChannelMeta.color.as_abgr_u4()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.color.as_abgr_u4()
 
 
 @dataclass
@@ -366,6 +426,25 @@ class FrameMetadata:
 
     contents: Contents
     channels: list[FrameChannel]
+
+
+class PFSStatus(IntEnum):
+    """Status of the Perfect Focus System for one frame (``CustomData|PFS_STATUS!``).
+
+    :attr:`FrameChannel.pfs_status` and the ``PFS Status`` column of
+    :meth:`ND2File.events` hold the plain integer; ``PFSStatus(value)`` names it
+    (files also hold the undocumented codes 2 and 8, for which it raises
+    ValueError).
+    """
+
+    ERROR = -1  # e.g. not connected
+    IN_RANGE = 0  # focus signal found, PFS off
+    FOCUSED = 1  # PFS on and in focus
+    OUT_OF_RANGE = 3  # PFS off
+    OUT_OF_RANGE_OPTICS = 4  # optics not set (dichroic mirror out), PFS off
+    SEARCHING = 5  # PFS on
+    SEARCH_FAILED = 6  # PFS on
+    DISABLED = 7  # objective not supported, PFS off
 
 
 class TextInfo(TypedDict, total=False):
@@ -517,6 +596,15 @@ class ROI:
     info: RoiInfo
     guid: str
     animParams: list[AnimParam] = field(default_factory=list)
+
+
+class T(TypedDict):
+    """Keys of one ROI record as the file stores it (the reference package's name)."""
+
+    Id: int
+    Info: dict
+    GUID: str
+    AnimParams_Size: int
 
 
 # ------------------------------------------------------------- binary layers

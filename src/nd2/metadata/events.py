@@ -17,7 +17,7 @@ those frames' rows or fails instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from nd2 import structures as s
@@ -39,43 +39,6 @@ EVENTS_CHUNK_V1 = b"CustomData|ExperimentEventsV1_0!"
 TIME = "Time [s]"
 EVENTS = "Events"
 
-#: Event meaning code (``M``) -> text shown when the event has no description.
-#: Codes 17-43 (start/end markers of loops and phases) show nothing.
-EVENT_NAMES: dict[int, str] = {
-    0: "Unknown",
-    1: "Autofocus",
-    2: "User 1 old",
-    3: "User 2 old",
-    4: "User 3 old",
-    5: "User 4 old",
-    6: "JOBs Event",
-    7: "Command Executed",
-    8: "Macro Event",
-    9: "Experiment Paused",
-    10: "Experiment Resumed",
-    11: "Experiment Stopped by User",
-    12: "Acquisition zero time",
-    13: "Next Phase Moved by User",
-    14: "Experiment Paused for Refocusing",
-    15: "Stimulation",
-    16: "External Stimulation",
-    **{33 + i: f"User {i + 1}" for i in range(8)},
-    41: "Before Capture",
-    42: "After Capture",
-    44: "No Acquisition Phase Start",
-    45: "No Acquisition Phase End",
-    46: "Hardware Error",
-    47: "N-STORM",
-    48: "Incubation Info",
-    49: "Incubation Error",
-    50: "Interactive Finish",
-    51: "Pause Experiment",
-    52: "WID Replenishment Start",
-    53: "WID Replenishment End",
-    54: "N-STORM",
-}
-#: Stimulation type (``S/T``) -> name.
-STIMULATION_NAMES = ("NoStimulation", "Sequential", "Parallel", "Manual", "Begin", "End")
 #: ``Type`` of a custom tag -> dtype of its per-frame array (type 1: UTF-16 text).
 TAG_DTYPES = {2: "<i4", 3: "<f8"}
 TAG_TEXT = 1
@@ -182,19 +145,42 @@ def frame_rows(reader: ModernReader) -> list[Row]:
     reader : ModernReader
         The open file.
     """
-    loops = reader.experiment
-    counts = [loop.count for loop in loops]
-    planned = math.prod(counts) if loops else 0
-    index_names = [f"{AXIS_LETTERS[loop.type]} Index" for loop in loops]
-    extras = [(i, extra) for i, loop in enumerate(loops) if (extra := _loop_extras(loop))]
     times: list[float] = []
     if chunk_name("AcqTimesCache") in reader.chunks.chunk_map:
         times = [
             ms / 1000 for ms in whole_values(reader, chunk_name("AcqTimesCache"), "<f8", None)
         ]
-    tags = tag_columns(reader)
+    # the frames present: a gap in the numbering has no row
+    return loop_rows(reader.experiment, reader.frame_presence(), times, tag_columns(reader))
+
+
+def loop_rows(
+    loops: list[s.ExpLoop],
+    frame_count: int | Iterable[int],
+    times: list[float],
+    columns: list[tuple[str, list[Any]]],
+) -> list[Row]:
+    """One row per frame: time (s), index, loop indices and values, then *columns*.
+
+    Parameters
+    ----------
+    loops : list of ExpLoop
+        The experiment loops, outermost first.
+    frame_count : int or iterable of int
+        Frames in the file: their count, or their sequence indices.
+    times : list of float
+        Time of each frame in seconds (may be shorter: the rest have none).
+    columns : list of (str, list)
+        Further per-frame columns (name, values; values may be shorter).
+    """
+    counts = [loop.count for loop in loops]
+    planned = math.prod(counts) if loops else 0
+    index_names = [f"{AXIS_LETTERS[loop.type]} Index" for loop in loops]
+    extras = [(i, extra) for i, loop in enumerate(loops) if (extra := _loop_extras(loop))]
+    tags = columns
     rows = []
-    for index in range(reader.frame_count()):
+    frames = range(frame_count) if isinstance(frame_count, int) else frame_count
+    for index in frames:
         row: Row = {}
         if index < len(times):
             row[TIME] = times[index]
@@ -238,15 +224,16 @@ def describe_event(event: Mapping[str, Any]) -> str:
         names ``eMeaning`` and ``wsDescription`` of older files work too).
     """
     meaning = event.get("M", event.get("eMeaning", 0))
-    if not isinstance(meaning, int):
-        meaning = -1
-    default = "" if 17 <= meaning <= 43 else "Unknown"
-    text = event.get("D", event.get("wsDescription")) or EVENT_NAMES.get(meaning, default)
+    known = isinstance(meaning, int) and meaning in s.EventMeaning._value2member_map_
+    name = s.EventMeaning(meaning).description() if known else ""
+    if not name and not (isinstance(meaning, int) and 17 <= meaning <= 43):
+        name = "Unknown"  # unknown codes and EventCount, which names no event
+    text = event.get("D", event.get("wsDescription")) or name
     stim = event.get("S")
     if isinstance(stim, Mapping) and stim:
         kind = stim.get("T", 0)
-        ok = isinstance(kind, int) and 0 <= kind < len(STIMULATION_NAMES)
-        text = f"{text} Phase {STIMULATION_NAMES[kind] if ok else kind}"
+        ok = isinstance(kind, int) and kind in s.StimulationType._value2member_map_
+        text = f"{text} Phase {s.StimulationType(kind).name if ok else kind}"
         if stim.get("D"):
             text += f" - {stim['D']}"
     return str(text)
@@ -260,8 +247,22 @@ def event_rows(reader: ModernReader) -> list[Row]:
     reader : ModernReader
         The open file.
     """
+    return record_rows(reader.path, _event_sources(reader))
+
+
+def record_rows(path: object, sources: list[tuple[bytes, Mapping[str, Any]]]) -> list[Row]:
+    """One row per event of the ``(chunk name, experiment record)`` *sources*.
+
+    Parameters
+    ----------
+    path : path-like
+        The file, for messages.
+    sources : list of (bytes, Mapping)
+        Where each record comes from and the record (``pEvents`` or
+        ``pFirstEvent`` lists of events).
+    """
     rows = []
-    for name, record in _event_sources(reader):
+    for name, record in sources:
         events = record.get("pEvents", record.get("pFirstEvent"))
         if not isinstance(events, Mapping):
             continue
@@ -272,7 +273,7 @@ def event_rows(reader: ModernReader) -> list[Row]:
             time = event.get("T", event.get("dTime", 0.0))
             if isinstance(time, bool) or not isinstance(time, int | float):
                 raise MetadataError(
-                    f"{reader.path}: chunk {name.decode('latin-1')!r}: event time {time!r} "
+                    f"{path}: chunk {name.decode('latin-1')!r}: event time {time!r} "
                     "is not a number"
                 )
             rows.append({TIME: time / 1000, EVENTS: describe_event(event)})
@@ -280,7 +281,7 @@ def event_rows(reader: ModernReader) -> list[Row]:
 
 
 # -------------------------------------------------------------------- table
-def _sorted(frames: list[Row], extra: list[Row]) -> list[Row]:
+def by_time(frames: list[Row], extra: list[Row]) -> list[Row]:
     """Frame and event rows by time; stable, so frames come first on ties.
 
     A frame without a time sorts with the frame before it (0 for the first), so
@@ -307,7 +308,7 @@ def table(reader: ModernReader) -> list[Row]:
     reader : ModernReader
         The open file.
     """
-    return reader._cached("events_table", lambda: _sorted(frame_rows(reader), event_rows(reader)))
+    return reader._cached("events_table", lambda: by_time(frame_rows(reader), event_rows(reader)))
 
 
 def events(
@@ -333,9 +334,21 @@ def events(
     MetadataError
         An events, tags or per-frame chunk is damaged.
     """
+    return arrange(table(reader), orient, null_value)
+
+
+def arrange(
+    rows: list[Row], orient: Orient = "records", null_value: Any = float("nan")
+) -> list[dict[str, Any]] | dict[str, list[Any]] | dict[str, dict[int, Any]]:
+    """*rows* in the orientation of :func:`events` (which see).
+
+    Raises
+    ------
+    ValueError
+        Unknown *orient*.
+    """
     if orient not in ("records", "list", "dict"):
         raise ValueError(f"orient must be one of 'records', 'dict', or 'list', not {orient!r}")
-    rows = table(reader)
     if orient == "records":
         return [dict(row) for row in rows]  # copies: the cached rows stay intact
     columns = list(dict.fromkeys(key for row in rows for key in row))

@@ -13,16 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from nd2 import structures as s
+from nd2.axes import AXIS
 from nd2.metadata.lite_variant import Item, blob, f64, flag, i32, level, text, u32
 
-TIME, XYPOS, ZSTACK, SPECTRAL, CUSTOM, NETIME = 1, 2, 4, 6, 7, 8
-AXIS_LETTERS = {
-    "TimeLoop": "T",
-    "NETimeLoop": "T",
-    "XYPosLoop": "P",
-    "ZStackLoop": "Z",
-    "CustomLoop": "U",
-}
+LoopType = s.LoopType
+TIME, XYPOS, ZSTACK = LoopType.TimeLoop, LoopType.XYPosLoop, LoopType.ZStackLoop
+SPECTRAL, CUSTOM, NETIME = LoopType.SpectLoop, LoopType.CustomLoop, LoopType.NETimeLoop
+#: loop type name -> axis letter
+AXIS_LETTERS = AXIS._MAP
 
 
 def _children(node: Mapping[str, Any], key: str) -> list[Any]:
