@@ -11,22 +11,27 @@ from nd2.errors import ND2Error
 
 __version__ = "1.0.0"
 __all__ = [
+    "AXIS",
     "BinaryLayer",
     "BinaryLayers",
     "ND2Error",
     "ND2File",
     "ND2Writer",
+    "__version__",
     "imread",
     "imwrite",
     "is_legacy",
     "is_supported_file",
+    "nd2_to_tiff",
     "rescue_nd2",
     "structures",
 ]
 
 if TYPE_CHECKING:
     from nd2 import structures
+    from nd2.axes import AXIS
     from nd2.nd2file import ND2File, imread
+    from nd2.reference_api import nd2_to_tiff
     from nd2.rescue import rescue_nd2
     from nd2.structures import BinaryLayer, BinaryLayers
     from nd2.writer import ND2Writer, imwrite
@@ -38,6 +43,10 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("nd2.nd2file"), name)
     if name in ("ND2Writer", "imwrite"):
         return getattr(importlib.import_module("nd2.writer"), name)
+    if name == "AXIS":
+        return importlib.import_module("nd2.axes").AXIS
+    if name == "nd2_to_tiff":
+        return importlib.import_module("nd2.reference_api").nd2_to_tiff
     if name == "rescue_nd2":
         return importlib.import_module("nd2.rescue").rescue_nd2
     if name in ("BinaryLayer", "BinaryLayers"):

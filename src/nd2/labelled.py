@@ -184,9 +184,13 @@ def channel_names(f: ND2File, count: int) -> list[str]:
     return names + [f"Channel {i}" for i in range(len(names), count)]
 
 
-def position_names(f: ND2File) -> list[str]:
-    """Name of each XY position (``XYPos:<i>`` for unnamed ones, and without a loop)."""
-    loop = next((lp for lp in f.experiment if isinstance(lp, s.XYPosLoop)), None)
+def position_names(f: ND2File, loop: s.XYPosLoop | None = None) -> list[str]:
+    """Name of each XY position (``XYPos:<i>`` for unnamed ones, and without a loop).
+
+    *loop* is the XY loop to name (default: the file's).
+    """
+    if loop is None:
+        loop = next((lp for lp in f.experiment if isinstance(lp, s.XYPosLoop)), None)
     if loop is None:
         return ["XYPos:0"]
     points = loop.parameters.points

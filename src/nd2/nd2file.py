@@ -15,6 +15,7 @@ import numpy as np
 from nd2 import structures as s
 from nd2.conversions import ND2Conversions
 from nd2.pixels import present
+from nd2.reference_api import ReferenceAPI
 from nd2.readers.modern import ModernReader
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["ND2File", "imread"]
 
 
-class ND2File(ND2Conversions):
+class ND2File(ND2Conversions, ReferenceAPI):
     """An open ND2 file.
 
     Parameters
