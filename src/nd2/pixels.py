@@ -8,12 +8,12 @@ pixels of ``components`` interleaved samples, channel-major.
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
+from nd2.deflate import deflate, inflate_block
 from nd2.errors import ChunkError, UnsupportedFeatureError
 
 TIMESTAMP = struct.Struct("<d")
@@ -95,19 +95,6 @@ def dtype_for(bits: int, pixel_type: str) -> np.dtype:
             f"{bits}-bit {pixel_type} pixels have no NumPy type: cannot read them"
         )
     return np.dtype(f"<{kind}{bits // 8}")
-
-
-def inflate_block(data: bytes | memoryview, size: int, where: str) -> bytes:
-    inflater = zlib.decompressobj()
-    try:
-        out = inflater.decompress(data, size)
-    except zlib.error as exc:
-        raise ChunkError(f"{where}: compressed pixel data is damaged ({exc})") from None
-    if len(out) != size:
-        raise ChunkError(
-            f"{where}: compressed pixel data inflates to {len(out)} bytes, expected {size}"
-        )
-    return out
 
 
 def block_to_interleaved(
@@ -193,7 +180,7 @@ def encode_payload(
     """A complete ``ImageDataSeq`` payload: timestamp + (compressed) pixel block."""
     block = encode_block(frame, layout)
     if layout.compression == "lossless":
-        block = zlib.compress(block, level)
+        block = deflate(block, level)
     elif layout.compression == "lossy":
         raise UnsupportedFeatureError("lossy compression cannot be written")
     return TIMESTAMP.pack(timestamp) + block

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -30,13 +29,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from nd2._optional import progress_bar
 from nd2.container.chunk import FILE_SIGNATURE_NAME, FILEMAP_NAME
 from nd2.container.chunk_writer import FRAME_TIMESTAMP_SIZE, ChunkWriter
+from nd2.deflate import deflate, inflate_block
 from nd2.errors import ChunkError, MetadataError, UnsupportedFeatureError
 from nd2.file_replacement import checked_destination, replace_when_done
 from nd2.metadata import lite_variant as lv
 from nd2.metadata import xml_variant as xv
 from nd2.metadata.attributes import LOSSLESS, NO_COMPRESSION
 from nd2.metadata.payload import sniff
-from nd2.pixels import inflate_block
 from nd2.writer.pipeline import ordered_map, pool_size
 
 if TYPE_CHECKING:
@@ -298,7 +297,7 @@ class FrameCoder:
         """Timestamp and pixel block of a frame as the copy stores it."""
         timestamp, block = self.stored(step)
         if self.compress:
-            block = zlib.compress(block, self.level)
+            block = deflate(block, self.level)
         return timestamp, block
 
 

@@ -207,9 +207,10 @@ class ChunkFile:
         Names are printable ASCII: overwritten entries run together into a
         "name" holding binary bytes, and the chunks they listed would be lost.
         """
-        if not b"".join(found).translate(None, _NAME_BYTES):  # one fast pass for all
+        # frame names in the map's frame table are well formed: only the others are checked
+        if not b"".join(found.irregular_names()).translate(None, _NAME_BYTES):
             return
-        for name in found:
+        for name in found.irregular_names():
             bad = _NOT_NAME_BYTE.search(name)
             if bad is not None:
                 raise CorruptFileError(

@@ -21,6 +21,7 @@ from nd2 import structures as s
 from nd2.container.chunk import HEADER_SIZE, MAGIC_BYTES
 from nd2.container.chunk_file import ChunkFile
 from nd2.container.sources import ByteSource
+from nd2.deflate import inflate_block
 from nd2.errors import ChunkError, MetadataError, ND2Error
 from nd2.frame_selection import (
     ROW_READ_COST,
@@ -41,7 +42,6 @@ from nd2.pixels import (
     FrameLayout,
     block_to_interleaved,
     dtype_for,
-    inflate_block,
     present,
 )
 

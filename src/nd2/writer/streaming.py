@@ -16,7 +16,6 @@ import os
 import struct
 import time
 import warnings
-import zlib
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
@@ -26,6 +25,7 @@ import numpy as np
 from nd2 import structures as s
 from nd2._optional import progress_bar
 from nd2.container.chunk_writer import ChunkWriter
+from nd2.deflate import deflate
 from nd2.metadata import lite_variant as lv
 from nd2.metadata import xml_variant as xv
 from nd2.metadata.attributes import attribute_items
@@ -363,7 +363,7 @@ class ND2Writer:
         """
         block = pack_block(stored, self.layout)
         if self.layout.compression:
-            return zlib.compress(block.data, self.compression_level)
+            return deflate(block.data, self.compression_level)
         return block
 
     def _write_block(self, seq: int, block: np.ndarray | bytes, stamp: float) -> None:
