@@ -524,10 +524,16 @@ class ND2File(ND2Conversions, ReferenceAPI):
         return data if dtype is None else data.astype(dtype, copy=False)
 
     # ------------------------------------------------------------------- misc
+    def _repr_html_(self) -> str:
+        """An HTML summary for Jupyter (see :func:`nd2.notebook.summary_html`)."""
+        from nd2.notebook import summary_html
+
+        return summary_html(self)
+
     def __repr__(self) -> str:
         try:
             details = "(closed)" if self.closed else f"{self.dtype}: {dict(self.sizes)!r}"
-        except ValueError as exc:  # damaged metadata must not break repr
+        except Exception as exc:  # damaged metadata must not break repr
             details = f"({exc.__class__.__name__})"
         if self._file_object is not None:
             name = os.path.basename(self.path) or self._path
