@@ -247,6 +247,13 @@ class ND2Conversions:
         position: int | None = None,
         progress: bool = False,
         overwrite: bool = False,
+        chunk_shape: tuple[int, ...] | Literal["auto"] | None = "auto",
+        shard_shape: tuple[int, ...] | None = None,
+        backend: Literal["auto", "zarr", "tensorstore"] = "auto",
+        force_series: bool = False,
+        include_all_metadata: bool = True,
+        include_labels: bool = True,
+        version: Literal["0.5"] = "0.5",
     ) -> Any:
         """Export to OME-Zarr: OME-NGFF 0.5 on zarr v3, with multiscale levels.
 
@@ -299,6 +306,30 @@ class ND2Conversions:
             Replace an existing export at *dest*.  A local directory is only
             replaced when it is a zarr store (or empty), and only once the new
             export is complete.
+        chunk_shape : tuple of int, "auto" or None, default "auto"
+            The reference package's spelling of the chunk shape: a tuple is
+            *chunks*; None is one chunk for the whole array; ``"auto"`` leaves
+            it to *chunks*.  Give one of the two.
+        shard_shape : tuple of int, optional
+            The reference package's spelling of *shards*.
+        backend : {"auto", "zarr", "tensorstore"}, default "auto"
+            Array library: this export writes with zarr-python (``"auto"``,
+            ``"zarr"``); ``"tensorstore"`` raises ValueError.
+        force_series : bool, default False
+            Use the ``bioformats2raw.layout`` (image in group ``"0"``, listed by
+            the ``"OME"`` group) even for a single image.
+        include_all_metadata : bool, default True
+            Store every metadata chunk of the file and its custom data as JSON
+            in the root group's ``attrs["nd2"]`` (``unstructured_metadata``,
+            ``custom_data``); with False only the writer's ``version``.
+        include_labels : bool, default True
+            Write each binary layer (:attr:`binary_data`) as an NGFF label
+            image in ``labels/`` of each image.
+        version : "0.5"
+            OME-NGFF version; only ``"0.5"`` is written.
+
+        The ``bioformats2raw.layout`` also stores the file's OME-XML at
+        ``OME/METADATA.ome.xml``.
 
         Returns
         -------
@@ -336,6 +367,13 @@ class ND2Conversions:
             position=position,
             progress=progress,
             overwrite=overwrite,
+            chunk_shape=chunk_shape,
+            shard_shape=shard_shape,
+            backend=backend,
+            force_series=force_series,
+            include_all_metadata=include_all_metadata,
+            include_labels=include_labels,
+            version=version,
         )
 
     # ---------------------------------------------------------------- writing

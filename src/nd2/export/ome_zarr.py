@@ -23,6 +23,7 @@ once and never reads back a partly written shard.  Frames are read with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import shutil
@@ -35,6 +36,7 @@ import numpy as np
 
 from nd2._optional import progress_bar, require
 from nd2.export import zarr_pyramid as pyramid
+from nd2.export.zarr_companions import metadata_attributes, write_labels, write_ome_xml
 from nd2.export.zarr_image import ImagePlan, frame_planes, integer_window, plan_images
 from nd2.export.zarr_ngff import (
     Window,
@@ -42,7 +44,13 @@ from nd2.export.zarr_ngff import (
     layout_attributes,
     series_attributes,
 )
-from nd2.export.zarr_options import Grid, compressors, normalize_grid
+from nd2.export.zarr_options import (
+    Grid,
+    check_backend,
+    compressors,
+    merge_shapes,
+    normalize_grid,
+)
 
 if TYPE_CHECKING:
     import zarr
@@ -69,6 +77,13 @@ def write_ome_zarr(
     position: int | None = None,
     progress: bool = False,
     overwrite: bool = False,
+    chunk_shape: Sequence[int] | str | None = "auto",
+    shard_shape: Sequence[int] | None = None,
+    backend: str = "auto",
+    force_series: bool = False,
+    include_all_metadata: bool = True,
+    include_labels: bool = True,
+    version: str = "0.5",
 ) -> zarr.Group:
     """Write *f* as OME-Zarr (OME-NGFF 0.5, zarr v3) at *dest*.
 
@@ -79,7 +94,8 @@ def write_ome_zarr(
     dest : str, Path or zarr store
         Local directory (replaced atomically), zarr store or fsspec URL.
     chunks, shards, compression, compression_level, levels, downscale, position, \
-progress, overwrite
+progress, overwrite, chunk_shape, shard_shape, backend, force_series, \
+include_all_metadata, include_labels, version
         As in :meth:`nd2.ND2File.write_ome_zarr`, which documents them.
 
     Returns
@@ -87,14 +103,19 @@ progress, overwrite
     zarr.Group
         The root group of the export (read-only for a local directory).
     """
+    check_backend(backend, version)
     zarr_mod = require("zarr", FEATURE)
     plans = plan_images(f, position)
+    if force_series and len(plans) == 1 and not plans[0].path:
+        plans = [dataclasses.replace(plans[0], path="0")]  # bioformats2raw layout
     if not isinstance(downscale, int) or isinstance(downscale, bool) or downscale < 2:
         raise ValueError(f"downscale must be an integer >= 2, not {downscale!r}")
     height, width = f.sizes["Y"], f.sizes["X"]
     level_count = _level_count(levels, height, width, downscale)
     first = plans[0]
+    chunks, shards = merge_shapes(chunks, shards, chunk_shape, shard_shape, len(first.names))
     grid = normalize_grid(chunks, shards, first.names, first.shape)
+    extras = _Extras(include_all_metadata, include_labels)
     codecs = compressors(compression, compression_level)
     local = _local_path(dest)
     if local is None:
@@ -109,13 +130,13 @@ progress, overwrite
             raise FileExistsError(
                 errno.EEXIST, "OME-Zarr destination exists (overwrite=True replaces it)", str(dest)
             ) from exc
-        _write_all(f, root, plans, grid, codecs, level_count, downscale, progress)
+        _write_all(f, root, plans, grid, codecs, level_count, downscale, progress, extras)
         written: zarr.Group = root
         return written
     _check_local(f, local, overwrite)
     with _replaced_when_done(local) as partial:
         root = zarr_mod.open_group(store=str(partial), mode="w", zarr_format=3)
-        _write_all(f, root, plans, grid, codecs, level_count, downscale, progress)
+        _write_all(f, root, plans, grid, codecs, level_count, downscale, progress, extras)
     result: zarr.Group = zarr_mod.open_group(store=str(local), mode="r", zarr_format=3)
     return result
 
@@ -211,6 +232,14 @@ def _swap_in(partial: Path, target: Path) -> None:
 
 
 # ------------------------------------------------------------------- writing
+@dataclasses.dataclass(frozen=True)
+class _Extras:
+    """What is written besides the images (see :mod:`nd2.export.zarr_companions`)."""
+
+    all_metadata: bool
+    labels: bool
+
+
 def _write_all(
     f: ND2File,
     root: zarr.Group,
@@ -220,6 +249,7 @@ def _write_all(
     level_count: int,
     factor: int,
     progress: bool,
+    extras: _Extras,
 ) -> None:
     total = sum(plan.frames.size for plan in plans)
     bar = progress_bar(progress, total=total, desc="OME-Zarr")
@@ -228,11 +258,15 @@ def _write_all(
             group = root.create_group(plan.path) if plan.path else root
             windows = _write_image(f, group, plan, grid, codecs, level_count, factor, bar)
             group.attrs.update(_image_attributes(f, plan, level_count, factor, windows))
+            if extras.labels:
+                write_labels(f, group, plan, level_count, factor, codecs)
     finally:
         bar.close()
-    if len(plans) > 1:
+    if plans[0].path:  # bioformats2raw layout: one group per image, listed by "OME"
         root.create_group("OME").attrs.update(series_attributes([p.path for p in plans]))
         root.attrs.update(layout_attributes())
+        write_ome_xml(f, root)
+    root.attrs.update(metadata_attributes(f, extras.all_metadata))
 
 
 def _image_attributes(

@@ -13,7 +13,15 @@ from typing import Any
 
 from nd2._optional import require
 
-__all__ = ["COMPRESSIONS", "Grid", "compressors", "normalize_grid"]
+__all__ = [
+    "BACKENDS",
+    "COMPRESSIONS",
+    "Grid",
+    "check_backend",
+    "compressors",
+    "merge_shapes",
+    "normalize_grid",
+]
 
 GridLike = Mapping[str, "int | None"] | Sequence["int | None"] | None
 
@@ -26,6 +34,9 @@ COMPRESSIONS = {
     "zlib": ("gzip", 6),
 }
 FEATURE = "ND2File.write_ome_zarr"
+#: array libraries the reference package can write with; ours writes with zarr-python
+BACKENDS = ("auto", "zarr", "tensorstore")
+NGFF_VERSIONS = ("0.5",)
 _LEVELS = {"zstd": (-131072, 22), "blosc": (0, 9), "gzip": (0, 9)}
 
 
@@ -171,3 +182,60 @@ def compressors(compression: Any, level: int | None) -> list[Any] | None:
     if kind == "blosc":
         return [codecs.BloscCodec(cname="lz4", clevel=level, shuffle="shuffle")]
     return [codecs.GzipCodec(level=level)]
+
+
+def merge_shapes(
+    chunks: GridLike,
+    shards: GridLike,
+    chunk_shape: Sequence[int] | str | None,
+    shard_shape: Sequence[int] | None,
+    axis_count: int,
+) -> tuple[GridLike, GridLike]:
+    """*chunks* and *shards* from them or from the reference package's keywords.
+
+    ``chunk_shape="auto"`` leaves the chunks to *chunks* (default: one plane);
+    ``chunk_shape=None`` is one chunk for the whole array; a tuple is the chunk
+    shape, one size per image axis (as *chunks* takes it).  ``shard_shape`` is
+    the shard shape (as *shards*).
+
+    Raises
+    ------
+    ValueError
+        If both spellings of the same option are given, or *chunk_shape* is
+        another string.
+    """
+    if isinstance(chunk_shape, str):
+        if chunk_shape != "auto":
+            raise ValueError(f"chunk_shape must be 'auto', None or a tuple, not {chunk_shape!r}")
+    elif chunks is not None:
+        raise ValueError("give chunks or chunk_shape, not both")
+    elif chunk_shape is None:
+        chunks = [None] * axis_count  # the whole array in one chunk
+    else:
+        chunks = list(chunk_shape)
+    if shard_shape is not None:
+        if shards is not None:
+            raise ValueError("give shards or shard_shape, not both")
+        shards = list(shard_shape)
+    return chunks, shards
+
+
+def check_backend(backend: str, version: str) -> None:
+    """Accept the array library *backend* and the NGFF *version* asked for.
+
+    Raises
+    ------
+    ValueError
+        For ``"tensorstore"`` (this export writes with zarr-python; ``"auto"``
+        and ``"zarr"`` choose it), an unknown backend, or an NGFF version other
+        than ``"0.5"``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    if backend == "tensorstore":
+        raise ValueError(
+            "backend='tensorstore' is not available: OME-Zarr is written with zarr-python "
+            "(backend='zarr' or 'auto')"
+        )
+    if version not in NGFF_VERSIONS:
+        raise ValueError(f"only OME-NGFF version '0.5' can be written, not {version!r}")
