@@ -60,10 +60,8 @@ def is_api(name: str, obj: Any, owner: str) -> bool:
         return False
     if name == "annotations" and _module_of(obj) == "__future__":
         return False
-    module = _module_of(obj)
-    if module in FOREIGN and getattr(obj, "__name__", None) == name:
-        return False  # e.g. ``from typing import Any``
-    return True
+    # not a re-export such as ``from typing import Any``
+    return not (_module_of(obj) in FOREIGN and getattr(obj, "__name__", None) == name)
 
 
 def default_repr(value: Any) -> Any:
@@ -138,10 +136,23 @@ def describe_member(cls: type, name: str) -> dict[str, Any]:
     return {"kind": "attribute", "value": _plain(raw)}
 
 
+def _defined_by_nd2(cls: type, name: str) -> bool:
+    """Whether *name* comes from a class of nd2, not from int, tuple, dict, Enum ..."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return klass.__module__.startswith("nd2")
+    return False
+
+
 def public_members(cls: type) -> list[str]:
-    names = [n for n in dir(cls) if not n.startswith("_")]
+    """Public members of *cls* defined by nd2 (fields and enum members are listed apart)."""
+    names = [n for n in dir(cls) if not n.startswith("_") and _defined_by_nd2(cls, n)]
     if issubclass(cls, enum.Enum):
         names = [n for n in names if n not in cls.__members__]
+    if dataclasses.is_dataclass(cls):
+        names = [n for n in names if n not in {f.name for f in dataclasses.fields(cls)}]
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        names = [n for n in names if n not in cls._fields]
     return names
 
 
