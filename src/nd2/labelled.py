@@ -17,6 +17,7 @@ file's ``metadata``, ``experiment``, ``attributes`` and ``text_info``.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -128,10 +129,10 @@ def to_xarray(
 
 def unsqueezed_axes(f: ND2File) -> list[str]:
     """Every axis of *f*, single-index ones too: ``[P,] loops..., C, Y, X[, S]``."""
-    loops = [AXIS_LETTERS[loop.type] for loop in f.experiment]
+    loops = list(f._rdr.loop_sizes())  # with the axis over frames the experiment lacks
     head = [] if "P" in loops else ["P"]
     tail = ["C", "Y", "X"] + (["S"] if "S" in f.sizes else [])
-    return head + list(dict.fromkeys(loops)) + tail
+    return head + loops + tail
 
 
 def _position_index(f: ND2File, position: int | None) -> int | None:
@@ -234,8 +235,8 @@ def _recorded_times(f: ND2File, count: int, position: int) -> np.ndarray | None:
     ]
     seqs = np.ravel_multi_index(index, tuple(loop_sizes.values())).tolist()
     # sequence indices grow with T: keep those before the acquisition stopped
-    written = reader.frame_count()
-    acquired = [seq for seq in seqs if seq < written]
+    # (or before a frame it never wrote, so times stay with their time points)
+    acquired = list(itertools.takewhile(reader.has_frame, seqs))
     stamps = np.asarray(_frame_times(reader, acquired), dtype=np.float64)
     if len(stamps) < 2 or not (np.all(np.isfinite(stamps)) and np.all(np.diff(stamps) > 0)):
         return None  # not recorded (limnd2 writes -1, some writers 0 everywhere)

@@ -66,7 +66,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PASS_THROUGH = (os.path.abspath(functools.__file__),)
 
 
-def _caller_level() -> int:
+def caller_level() -> int:
     """``stacklevel`` that points a warning at the first frame outside this package."""
     frame = sys._getframe(1)
     level = 1
@@ -243,7 +243,7 @@ class ChunkFile:
             f"({reason}); read by scanning: {len(found)} chunks, "
             f"{result.frame_count} frames{cut}",
             IncompleteFileWarning,
-            stacklevel=_caller_level(),
+            stacklevel=caller_level(),
         )
         return found
 

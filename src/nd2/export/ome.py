@@ -324,7 +324,7 @@ class _ImageFacts:
 
 
 def _frame_facts(
-    f: ND2File, seq: int, acquired: int
+    f: ND2File, seq: int
 ) -> tuple[float | None, float | None, float | None, float | None]:
     """(relative time ms, stage x, y, z µm) of frame *seq*; no time if never acquired."""
     channels = f.frame_metadata(seq).channels
@@ -332,18 +332,17 @@ def _frame_facts(
         return None, None, None, None
     first = channels[0]
     x, y, z = first.position.stagePositionUm
-    delta_t = first.time.relativeTimeMs if seq < acquired else None
+    delta_t = first.time.relativeTimeMs if f._rdr.has_frame(seq) else None
     return delta_t, x, y, z
 
 
 def _planes(f: ND2File, order: PlaneOrder, facts: _ImageFacts, position: int) -> list[Element]:
-    acquired = f.attributes.sequenceCount
     planes = []
     frame: tuple[float | None, float | None, float | None, float | None] = (None,) * 4
     last_seq = -1
     for seq, z, t, c in order.planes(position):
         if seq != last_seq:
-            frame, last_seq = _frame_facts(f, seq, acquired), seq
+            frame, last_seq = _frame_facts(f, seq), seq
         delta_t, x, y, stage_z = frame
         exposure = facts.exposures[c] if delta_t is not None and c < len(facts.exposures) else None
         planes.append(

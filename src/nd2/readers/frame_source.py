@@ -101,12 +101,12 @@ class FrameSource:
     def locations(f: ND2File, indices: Iterator[int] | list[int]) -> list[FrameLocation]:
         """Where each frame of *indices* is (no I/O beyond the chunk map)."""
         reader = f._rdr
-        count = reader.frame_count()
+        has_frame = reader.has_frame
         chunk_map = reader.chunks.chunk_map
         known = reader._frame_offsets  # validated, possibly relocated (validate_frames)
         found: list[FrameLocation] = []
         for index in indices:
-            if index >= count:
+            if not has_frame(index):  # planned but never written, or a gap
                 found.append(None)
             elif index in known:
                 found.append(known[index])

@@ -12,17 +12,16 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
 
 from nd2 import structures as s
 from nd2.container.chunk import HEADER_SIZE, MAGIC_BYTES
-from nd2.container.chunk_file import ChunkFile
+from nd2.container.chunk_file import ChunkFile, caller_level
 from nd2.container.sources import ByteSource
 from nd2.deflate import inflate_block
-from nd2.errors import ChunkError, MetadataError, ND2Error
+from nd2.errors import ChunkError, IncompleteFileWarning, MetadataError, ND2Error
 from nd2.frame_selection import (
     ROW_READ_COST,
     AxisIndex,
@@ -44,6 +43,15 @@ from nd2.pixels import (
     dtype_for,
     present,
 )
+from nd2.readers.frame_grid import (
+    FramePresence,
+    check_frame_size,
+    checked_experiment,
+    describe_indices,
+    frame_chunk_name,
+    frame_grid,
+    frame_presence,
+)
 
 T = TypeVar("T")
 
@@ -61,11 +69,6 @@ CHUNK_NAMES: dict[str, tuple[bytes, bytes]] = {
     "text_info": (b"ImageTextInfoLV!", b"ImageTextInfo!"),
     "events": (b"ImageEventsLV!", b"ImageEvents!"),
 }
-
-
-def frame_chunk_name(index: int) -> bytes:
-    """Name of the chunk holding frame *index*."""
-    return b"ImageDataSeq|%d!" % index
 
 
 class ModernReader:
@@ -195,19 +198,46 @@ class ModernReader:
                     f"{where}: {attrs.componentCount} components cannot be split into "
                     f"{attrs.channelCount} channels"
                 )
+            check_frame_size(
+                attrs.heightPx * (attrs.widthBytes or 0),
+                attrs.compressionType is not None,
+                self.frame_presence(),
+                self.chunks.chunk_map,
+                self.chunks.size,
+                where,
+                f"uiHeight={attrs.heightPx}, uiWidthBytes={attrs.widthBytes}, "
+                f"uiWidth={attrs.widthPx}, uiComp={attrs.componentCount}, "
+                f"uiBpcInMemory={attrs.bitsPerComponentInMemory}",
+            )
             if self.chunks.recovered or not attrs.sequenceCount:
                 # the provisional attributes of an unfinished file count 0 frames
                 # (format document 2.6): the frames found are the truth
                 found = self.frame_count()
                 if self.chunks.recovered or found:
-                    attrs = replace(attrs, sequenceCount=found)
+                    attrs = attrs._replace(sequenceCount=found)
             return attrs
 
         return self._cached("attributes", compute)
 
     @property
     def experiment(self) -> list[s.ExpLoop]:
-        return self._cached("experiment", lambda: decode_experiment(self.raw("experiment")))
+        """The experiment loops, checked against the frames of the file.
+
+        See :func:`nd2.readers.frame_grid.checked_experiment`: a loop count
+        that would plan far more frames than the file holds is cut (the
+        outermost, with a warning) or refused (MetadataError).
+        """
+
+        def compute() -> list[s.ExpLoop]:
+            loops = decode_experiment(self.raw("experiment"))
+            name = self.chunk_name("experiment") or CHUNK_NAMES["experiment"][0]
+            where = f"{self.path}: chunk {name.decode()!r}"
+            loops, warning = checked_experiment(loops, self.frame_presence(), where)
+            if warning:
+                warnings.warn(warning, IncompleteFileWarning, stacklevel=caller_level())
+            return loops
+
+        return self._cached("experiment", compute)
 
     @property
     def layout(self) -> FrameLayout:
@@ -227,25 +257,64 @@ class ModernReader:
         return self._cached("layout", compute)
 
     def loop_sizes(self) -> dict[str, int]:
-        """Axis letter -> count of the counted experiment loops, outermost first."""
-        sizes: dict[str, int] = {}
-        for loop in self.experiment:
-            sizes[AXIS_LETTERS[loop.type]] = loop.count
-        return sizes
+        """Axis letter -> count of the axes over the frames, outermost first.
+
+        The experiment loops, and an outer axis over frames they do not
+        account for (see :func:`nd2.readers.frame_grid.frame_grid`); checked
+        against the frames and bytes the file holds.  Callers must not modify
+        the result.
+        """
+
+        def compute() -> dict[str, int]:
+            loops: dict[str, int] = {}
+            for loop in self.experiment:
+                loops[AXIS_LETTERS[loop.type]] = loop.count
+            layout = self.layout
+            frame_bytes = math.prod(layout.frame_shape) * layout.dtype.itemsize
+            sizes, warning = frame_grid(
+                loops, self.frame_presence(), frame_bytes, self.chunks.size, f"{self.path}"
+            )
+            if warning:
+                warnings.warn(warning, IncompleteFileWarning, stacklevel=caller_level())
+            return sizes
+
+        return self._cached("loop_sizes", compute)
 
     # ----------------------------------------------------------------- frames
+    def frame_presence(self) -> FramePresence:
+        """The frame chunks of the file (computed once).
+
+        Frames missing below the last one present (a gap in the numbering)
+        are named in one :class:`~nd2.errors.IncompleteFileWarning`; they read
+        as blank frames.
+        """
+
+        def compute() -> FramePresence:
+            presence = frame_presence(self.chunks.chunk_map)
+            end = presence.end
+            if end and self.chunks.recovered and not self._frame_complete(end - 1):
+                presence = presence.without(end - 1)  # the writer stopped inside it
+            gaps = presence.missing()
+            first = next(gaps, None)
+            if first is not None:
+                warnings.warn(
+                    f"{self.path}: frame(s) {describe_indices([first, *gaps])} of "
+                    f"{presence.end} are not in the file (no {frame_chunk_name(first).decode()!r} "
+                    "chunk...): they read as blank frames",
+                    IncompleteFileWarning,
+                    stacklevel=caller_level(),
+                )
+            return presence
+
+        return self._cached("frame_presence", compute)
+
     def frame_count(self) -> int:
-        """Number of frame chunks in the file (dense numbering from 0)."""
+        """One past the highest frame index in the file (the frames, without gaps)."""
+        return self.frame_presence().end
 
-        def compute() -> int:
-            count = 0
-            while frame_chunk_name(count) in self.chunks.chunk_map:
-                count += 1
-            if count and self.chunks.recovered and not self._frame_complete(count - 1):
-                count -= 1  # the writer stopped inside it: missing, like the rest
-            return count
-
-        return self._cached("frame_count", compute)
+    def has_frame(self, index: int) -> bool:
+        """Whether the file holds a chunk for frame *index*."""
+        return index in self.frame_presence()
 
     def _frame_complete(self, index: int) -> bool:
         """Whether frame *index* holds its whole pixel block (checked on unfinished files).
@@ -319,7 +388,7 @@ class ModernReader:
     def read_selection(self, index: int, sel: FrameSelection | None) -> np.ndarray:
         """Like :meth:`read_frame`, with a validated selection (None: the whole frame)."""
         layout = self.layout
-        if self.frame_count() <= index < math.prod(self.loop_sizes().values()):
+        if not self.has_frame(index) and 0 <= index < math.prod(self.loop_sizes().values()):
             return np.zeros(layout.frame_shape if sel is None else sel.shape(layout), layout.dtype)
         whole = self.chunks.array
         if layout.compression is None and whole is not None:
@@ -394,7 +463,7 @@ class ModernReader:
     # ------------------------------------------------------------- validation
     def _validate_frames(self, window: int) -> None:
         """Check each frame header; relocate displaced chunks by searching nearby."""
-        for index in range(self.frame_count()):
+        for index in self.frame_presence():
             name = frame_chunk_name(index)
             offset, _ = self.chunks.chunk_map[name]
             try:
