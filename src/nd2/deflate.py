@@ -101,9 +101,9 @@ def inflate_block(data: Any, size: int, where: str) -> bytes:
 
 
 def inflate_into(data: Any, out: Any, where: str) -> None:
-    """Inflate the zlib stream *data* into *out*, a C-contiguous array of its size in bytes.
+    """Inflate the zlib stream *data* into *out*, a 1-D ``uint8`` array of the block's size.
 
-    The same bytes as ``inflate_block(data, out.nbytes, where)``, without the copy
+    The same bytes as ``inflate_block(data, len(out), where)``, without the copy
     when the fast inflater is used.
 
     Raises
@@ -111,18 +111,17 @@ def inflate_into(data: Any, out: Any, where: str) -> None:
     ChunkError
         As :func:`inflate_block`.
     """
-    size = out.nbytes
+    size = len(out)
     decode = _decoder_for(size)
     if decode is not None:
-        target = out.reshape(-1).view("u1")
         try:
-            done = decode(data, out=target)
+            done = decode(data, out=out)
         except Exception:
             pass
         else:
             if len(done) == size:
                 return
-    out.reshape(-1).view("u1")[:] = memoryview(_zlib_inflate(data, size, where))
+    out[:] = memoryview(_zlib_inflate(data, size, where))
 
 
 def deflate(block: Any, level: int) -> bytes:

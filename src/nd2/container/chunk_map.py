@@ -248,9 +248,9 @@ def _decode_vectorized(payload: bytes) -> ChunkMap | None:
     if starts[-1] != sig or ends[-1] != sig + len(MAP_SIGNATURE) - 1:
         return None
     ends, starts = ends[:-1], starts[:-1]
-    words = _words(buf)
+    words = words_at(buf)
     values = np.stack((words[ends + 1], words[ends + 9]), axis=1)
-    numbers = _frame_numbers(buf, starts, ends)
+    numbers = frame_numbers_at(buf, starts, ends)
     frame = numbers >= 0
     limit = _SPARSE_LIMIT * int(frame.sum()) + 1024
     frame &= numbers < limit
@@ -319,7 +319,7 @@ def _name_ends(bangs: Any) -> Any:
     return bangs[keep]
 
 
-def _words(buf: Any) -> Any:
+def words_at(buf: Any) -> Any:
     """The little-endian u64 starting at every byte of *buf* (an overlapping view)."""
     import numpy as np
 
@@ -330,15 +330,16 @@ def _words(buf: Any) -> Any:
 _PREFIX_WORDS = struct.unpack("<QQ", FRAME_PREFIX[:8] + FRAME_PREFIX[-8:])
 
 
-def _frame_numbers(buf: Any, starts: Any, ends: Any) -> Any:
-    """N of each entry named ``ImageDataSeq|N!`` (canonical decimal, < 10**15), else -1.
+def frame_numbers_at(buf: Any, starts: Any, ends: Any) -> Any:
+    """N of each name ``ImageDataSeq|N!`` in *buf* (canonical decimal, < 10**15), else -1.
 
-    The payload ends with the 40-byte map signature and offset, so the 16
-    bytes read after any name start are in the payload.
+    Name *i* spans ``buf[starts[i] : ends[i] + 1]``; the ``!`` at ``ends[i]``
+    is not checked.  ``buf`` must hold 32 bytes from every start on (a map
+    payload does: it ends with the 40-byte map signature and offset).
     """
     import numpy as np
 
-    words = _words(buf)
+    words = words_at(buf)
     count = ends - starts - len(FRAME_PREFIX)  # digits
     maybe = np.flatnonzero((count >= 1) & (count <= 15))
     maybe = maybe[words[starts[maybe]] == _PREFIX_WORDS[0]]
