@@ -293,7 +293,7 @@ def _inflate_frames(
     flat = out.reshape(len(out), -1).view(np.uint8)
     jobs = list(zip(wanted.tolist(), seqs.tolist(), starts.tolist(), lengths.tolist()))
     where = f"{reader.path}: frame "
-    buffer = memoryview(whole)  # slicing a memoryview is cheaper than an array
+    buffer = whole.data  # slicing a memoryview is cheaper than slicing an array
 
     def inflate(batch: list[tuple[int, int, int, int]]) -> None:
         for k, seq, start, length in batch:
