@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar, SupportsInt, cast
 
 from nd2 import structures as s
+from nd2.axes import AXIS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,8 +70,12 @@ class ReferenceAPI:
 
     @cached_property
     def _coord_shape(self) -> tuple[int, ...]:
-        """Size of each experiment loop (``()`` without loops)."""
-        return tuple(coord.size for coord in self._coord_info())
+        """Size of each loop axis of :attr:`~nd2.ND2File.sizes` (``()`` without any).
+
+        Loops of a single iteration are left out, as ``sizes`` leaves them out.
+        """
+        frame_axes = AXIS.frame_coords()
+        return tuple(n for axis, n in self._nd2.sizes.items() if axis not in frame_axes)
 
     @property
     def _frame_count(self) -> int:
@@ -146,7 +151,7 @@ class ReferenceAPI:
             axes = unsqueezed_axes(f)
             sizes = {**f._rdr.loop_sizes(), **sizes}
         out: dict[str, Any] = {}
-        for axis in sorted(axes, key=COORD_ORDER.index):
+        for axis in [a for a in COORD_ORDER if a in axes]:  # U (custom) has no values
             values = axis_coordinate(f, axis, sizes.get(axis, 1), None)
             if values is not None:
                 out[axis] = values
