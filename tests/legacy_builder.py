@@ -89,9 +89,14 @@ class LegacyFile:
     position_names: list[str] | None
     times_ms: list[float]
     lossy: bool
+    use_z: bool
+    dimensions: str
     map_entries: list[tuple[bytes, bytes, int]]
     xml: dict[str, list[str]] = field(default_factory=dict)
-    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
 
     @property
     def loop_sizes(self) -> dict[str, int]:
@@ -249,16 +254,22 @@ def _frames(plan: _Plan) -> list[np.ndarray]:
 
 
 def encode_codestream(
-    plane: np.ndarray, *, lossy: bool, level: float, bits: int | None = None
+    plane: np.ndarray,
+    *,
+    lossy: bool,
+    level: float,
+    bits: int | None = None,
+    reversible: bool = True,
+    mct: bool = True,
 ) -> bytes:
     """A raw JPEG 2000 codestream (``FF 4F FF 51 ...``) of one (Y, X[, S]) plane."""
     import imagecodecs
 
-    kwargs: dict[str, Any] = {"codecformat": "j2k"}
+    kwargs: dict[str, Any] = {"codecformat": "j2k", "mct": mct}
     if bits is not None:
         kwargs["bitspersample"] = bits
     if lossy:
-        out = imagecodecs.jpeg2k_encode(plane, level=level, reversible=False, **kwargs)
+        out = imagecodecs.jpeg2k_encode(plane, level=level, reversible=reversible, **kwargs)
     else:
         out = imagecodecs.jpeg2k_encode(plane, reversible=True, **kwargs)
     if out[:4] != b"\xff\x4f\xff\x51":
@@ -284,6 +295,8 @@ def build_legacy_nd2(
     time_interval_ms: float | None = None,
     lossy: bool = False,
     lossy_level: float = 45.0,
+    lossy_wavelet: str = "5/3",
+    rgb_mct: bool = True,
     codestream_bits: int | None = None,
     experiment_box: str = "AIMD",
     objective: str = "Plan Fluor 10x Ph1 DLL",
@@ -313,8 +326,12 @@ def build_legacy_nd2(
         Stage positions (x, y, z) and names of the XY loop's points, and its ``bUseZ``.
     times_ms, time_interval_ms
         Relative time of each frame (ms), or a constant interval.
-    lossy, lossy_level, codestream_bits
-        Lossy (irreversible) codestreams of PSNR ``lossy_level``; the SIZ precision.
+    lossy, lossy_level, lossy_wavelet, codestream_bits
+        Lossy codestreams of quality (PSNR) ``lossy_level``: the integer ``"5/3"`` wavelet
+        truncated (both oracles decode it bit-identically) or the ``"9/7"`` irreversible
+        one (the two decoders differ by 1 on a few pixels); the SIZ precision in bits.
+    rgb_mct
+        Whether RGB codestreams use the multi-component (colour) transform.
     experiment_box
         ``"AIMD"`` or ``"AIM1"`` (the experiment tree wrapped in ``vMetadata``).
     events
@@ -395,7 +412,14 @@ def build_legacy_nd2(
     put(b"jp2h", jp2h, b"LUNK")
     for frame in frames:
         for c in range(n_ch):
-            cs = encode_codestream(frame[c], lossy=lossy, level=lossy_level, bits=codestream_bits)
+            cs = encode_codestream(
+                frame[c],
+                lossy=lossy,
+                level=lossy_level,
+                bits=codestream_bits,
+                reversible=lossy_wavelet == "5/3",
+                mct=rgb_mct,
+            )
             put(b"jp2c", cs, b"LUNK")
     last_cs = boxes[-1].payload_offset  # Bio-Formats measures from the codestream
 
@@ -450,6 +474,8 @@ def build_legacy_nd2(
         position_names=pnames,
         times_ms=times,
         lossy=lossy,
+        use_z=use_z,
+        dimensions=spec.dimensions_line(),
         map_entries=entries,
         xml=xml,
     )
