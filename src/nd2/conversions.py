@@ -217,7 +217,7 @@ class ND2Conversions:
 
         See Also
         --------
-        nd2.export.tiff.write_tiff : the details.
+        nd2.nd2_to_tiff : the same export as a function.
         """
         from nd2.export.tiff import write_tiff
 

@@ -1,7 +1,7 @@
 """Lazy dask arrays over the frames of an ND2 file (``ND2File.to_dask``).
 
 Each chunk of the array is read by a task holding a picklable
-:class:`~nd2.readers.frame_source.FrameSource`: the task opens the file, reads
+``FrameSource`` (``nd2.readers.frame_source``): the task opens the file, reads
 its bytes with positional reads into a new array and closes the file again,
 so the graph runs on any scheduler (threads, processes, ``dask.distributed``)
 and nothing stays open or mapped after a compute.  ``wrapper=True`` returns an

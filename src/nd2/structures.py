@@ -2,7 +2,7 @@
 
 These mirror the objects exposed by ``nd2.ND2File`` (``attributes``,
 ``experiment``, ``metadata``, ``frame_metadata`` ...).  They hold decoded values
-only; decoding lives in :mod:`nd2.metadata`.
+only; decoding lives in the package ``nd2.metadata``.
 """
 
 from __future__ import annotations
