@@ -684,12 +684,11 @@ class _Spec:
         return '<Metadata _VERSION="1.000000"><variant>' + tree + "</variant></Metadata>"
 
     def aim1(self) -> str:
-        tree = self.loop_node(self.experiment_axes())
+        """``Metadata_V1.2``: the root node as ``vMetadata``, beside ``vUnknownData``."""
+        tree = self.loop_node(self.experiment_axes(), "vMetadata")
+        wrapper = lst("no_name", tree, lst("vUnknownData"))
         return (
-            '<Metadata_V1.2 _VERSION="1.200000">'
-            + lst("vMetadata", "<variant>" + tree + "</variant>")
-            + lst("vUnknownData")
-            + "</Metadata_V1.2>"
+            '<Metadata_V1.2 _VERSION="1.200000"><variant>' + wrapper + "</variant></Metadata_V1.2>"
         )
 
     def artt(self) -> str:

@@ -116,6 +116,15 @@ LEGACY_CASES: dict[str, Callable[[], dict[str, Any]]] = {
         "z_step_um": 0.5,
         "time_interval_ms": 5000.0,
     },
+    # the experiment in an AIM1 box (Metadata_V1.2) instead of AIMD
+    "aim1_tz_u16": lambda: {
+        "data": _u16(12, (2, 3, 22, 26)),
+        "axes": "TZYX",
+        "experiment_box": "AIM1",
+        "pixel_size_um": 0.4,
+        "z_step_um": 0.75,
+        "channel_names": ["Brightfield"],
+    },
     # ---- files on which the oracles disagree (docs/differences.md)
     # an XY loop whose bUseZ is false: the reference reports isSettingZ True
     "p_usez_false_u16": lambda: {
