@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 import math
 import re
+import struct
 from itertools import product
 from typing import Any
 
 import numpy as np
 import pytest
 
-from legacy_builder import LegacyFile
+from legacy_builder import MAP_SIGNATURE, SIGNATURE, LegacyFile
 from legacy_cases import BIOFORMATS_PIXELS_DIFFER, LEGACY_CASES
 from oracles.bioformats import java_available
 from oracles.legacy import bioformats_answers, bioformats_plane, reference_answers
@@ -125,6 +126,44 @@ def xy_loop(ref: dict[str, Any]) -> dict[str, Any]:
     """The reference's XYPosLoop entry of ``experiment``."""
     (loop,) = [lp for lp in ref["experiment"] if lp["type"] == "XYPosLoop"]
     return loop
+
+
+# ------------------------------------------------------------------ the builder
+
+
+@pytest.mark.parametrize("case", CASES, indirect=True)
+def test_built_layout_is_what_the_builder_reports(case: LegacyFile) -> None:
+    """``boxes``, ``map_offset``, ``trailer_offset`` are exact (the bad-input tests cut there)."""
+    lf = case
+    raw = lf.path.read_bytes()
+    walked, offset = [], 0
+    while offset < len(raw):  # the boxes, walked from offset 0 as Bio-Formats does
+        length, box_type = struct.unpack_from(">I4s", raw, offset)
+        walked.append((box_type, offset, length))
+        offset += length
+    assert offset == len(raw)
+    assert walked == [(b.box_type, b.offset, b.length) for b in lf.boxes]
+    assert raw[:12] == SIGNATURE
+    assert lf.trailer_offset == len(raw) - 40
+    assert raw[lf.trailer_offset : lf.trailer_offset + 32] == MAP_SIGNATURE
+    (distance,) = struct.unpack_from("<Q", raw, lf.trailer_offset + 32)
+    assert len(raw) - distance == lf.map_offset
+    (count,) = struct.unpack_from(">I", raw, lf.map_offset)
+    entries = [struct.unpack_from("<4s4sQ", raw, lf.map_offset + 4 + 16 * i) for i in range(count)]
+    assert entries == lf.map_entries
+    assert lf.map_offset + 4 + 16 * count == lf.trailer_offset
+    assert [(t, g, o) for t, g, o in entries] == [
+        (b.box_type, b.tag, b.offset) for b in lf.boxes if b.tag is not None
+    ]
+    codestreams = lf.codestream_boxes
+    assert len(codestreams) == lf.frame_count * lf.n_channels
+    assert all(
+        raw[b.payload_offset : b.payload_offset + 4] == b"\xff\x4f\xff\x51" for b in codestreams
+    )
+    assert len(raw) - codestreams[-1].payload_offset >= 8192
+    assert len(lf.boxes_tagged(b"VCAL")) == len(lf.boxes_tagged(b"VIMD")) == lf.frame_count
+    assert all(b.length - 8 < 32 * 1024 for b in lf.boxes if b.box_type == b"xml ")
+    assert b"<?xml" not in raw
 
 
 # ------------------------------------------------------------------ the reference
