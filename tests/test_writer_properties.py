@@ -127,7 +127,9 @@ def specs(draw: st.DrawFn, *, reference_safe: bool = False) -> Spec:
     if draw(st.booleans()):
         kw["time_interval_ms"] = draw(st.floats(min_value=0, max_value=1e7, **FINITE))
     elif draw(st.booleans()):
-        stamps = draw(st.lists(COORD, min_size=spec.frame_count, max_size=spec.frame_count))
+        # times are >= 0: a negative one means "not recorded" in ND2 files
+        stamp = st.floats(min_value=0, max_value=1e5, **FINITE)
+        stamps = draw(st.lists(stamp, min_size=spec.frame_count, max_size=spec.frame_count))
         kw["timestamps_ms"] = stamps
     if draw(st.booleans()):
         width = 2 if reference_safe else draw(st.sampled_from([2, 3]))

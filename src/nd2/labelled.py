@@ -238,7 +238,8 @@ def _recorded_times(f: ND2File, count: int, position: int) -> np.ndarray | None:
     # (or before a frame it never wrote, so times stay with their time points)
     acquired = list(itertools.takewhile(reader.has_frame, seqs))
     stamps = np.asarray(_frame_times(reader, acquired), dtype=np.float64)
-    if len(stamps) < 2 or not (np.all(np.isfinite(stamps)) and np.all(np.diff(stamps) > 0)):
+    recorded = np.all(np.isfinite(stamps)) and np.all(stamps >= 0)  # -1: not recorded
+    if len(stamps) < 2 or not (recorded and np.all(np.diff(stamps) > 0)):
         return None  # not recorded (limnd2 writes -1, some writers 0 everywhere)
     relative: np.ndarray = stamps - stamps[0]
     return relative

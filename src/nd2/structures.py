@@ -405,10 +405,15 @@ class Metadata:
 
 @dataclass
 class TimeStamp:
-    """When a frame was acquired."""
+    """When a frame was acquired (None: the file does not record it).
 
-    absoluteJulianDayNumber: float
-    relativeTimeMs: float
+    ``relativeTimeMs`` is None for the -1 "unknown" marker (any negative or
+    non-finite time); ``absoluteJulianDayNumber`` also when the file's clock
+    (``dTimeAbsolute``) was never set.
+    """
+
+    absoluteJulianDayNumber: float | None
+    relativeTimeMs: float | None
 
 
 @dataclass

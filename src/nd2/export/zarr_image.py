@@ -134,6 +134,8 @@ def _stamped_interval(f: ND2File) -> float | None:
         times = [f.frame_metadata(seq).channels[0].time.relativeTimeMs for seq in (first, last)]
     except (ValueError, IndexError, KeyError):  # damaged or missing frame metadata
         return None
+    if times[0] is None or times[1] is None:  # not recorded
+        return None
     interval = (times[1] - times[0]) / (count - 1)
     return interval if math.isfinite(interval) and interval > 0 else None
 

@@ -17,7 +17,7 @@ those frames' rows or fails instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from nd2 import structures as s
@@ -29,6 +29,7 @@ from nd2.metadata.payload import (
     require_structured,
     root_level,
 )
+from nd2.metadata.picture import recorded_ms
 from nd2.metadata.unstructured import decode_document
 
 if TYPE_CHECKING:
@@ -145,11 +146,10 @@ def frame_rows(reader: ModernReader) -> list[Row]:
     reader : ModernReader
         The open file.
     """
-    times: list[float] = []
+    times: list[float | None] = []
     if chunk_name("AcqTimesCache") in reader.chunks.chunk_map:
-        times = [
-            ms / 1000 for ms in whole_values(reader, chunk_name("AcqTimesCache"), "<f8", None)
-        ]
+        recorded = map(recorded_ms, whole_values(reader, chunk_name("AcqTimesCache"), "<f8", None))
+        times = [None if ms is None else ms / 1000 for ms in recorded]  # -1: no time
     # the frames present: a gap in the numbering has no row
     return loop_rows(reader.experiment, reader.frame_presence(), times, tag_columns(reader))
 
@@ -157,7 +157,7 @@ def frame_rows(reader: ModernReader) -> list[Row]:
 def loop_rows(
     loops: list[s.ExpLoop],
     frame_count: int | Iterable[int],
-    times: list[float],
+    times: Sequence[float | None],
     columns: list[tuple[str, list[Any]]],
 ) -> list[Row]:
     """One row per frame: time (s), index, loop indices and values, then *columns*.
@@ -168,8 +168,8 @@ def loop_rows(
         The experiment loops, outermost first.
     frame_count : int or iterable of int
         Frames in the file: their count, or their sequence indices.
-    times : list of float
-        Time of each frame in seconds (may be shorter: the rest have none).
+    times : sequence of float or None
+        Time of each frame in seconds (None, or a shorter list: no time).
     columns : list of (str, list)
         Further per-frame columns (name, values; values may be shorter).
     """
@@ -182,7 +182,7 @@ def loop_rows(
     frames = range(frame_count) if isinstance(frame_count, int) else frame_count
     for index in frames:
         row: Row = {}
-        if index < len(times):
+        if index < len(times) and times[index] is not None:
             row[TIME] = times[index]
         row["Index"] = index
         if index < planned:

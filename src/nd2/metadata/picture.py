@@ -415,7 +415,8 @@ def frame_time(reader: ModernReader, index: int) -> s.TimeStamp:
     The absolute time is ``dTimeAbsolute`` plus the relative time, as Nikon's
     SDK reports it (section 9.10 explains why this is ``dTimeMSec`` later than
     the true acquisition time). Files without ``CustomData|AcqTimesCache!`` use
-    the time stamp stored in the frame chunk.
+    the time stamp stored in the frame chunk.  A time the file does not record
+    (-1, see :func:`recorded_ms`; or a clock never set) is None.
     """
     pic = reader.raw("picture")
     relative = value_at(reader, "AcqTimesCache", index, F64)
@@ -424,8 +425,22 @@ def frame_time(reader: ModernReader, index: int) -> s.TimeStamp:
             relative = reader.frame_timestamp(index)
         except IndexError:  # frame never written: fall back to frame 0's time
             relative = pic.get("dTimeMSec", 0.0)
-    return s.TimeStamp(
-        absoluteJulianDayNumber=float(pic.get("dTimeAbsolute", 0.0))
-        + float(relative) / MS_PER_DAY,
-        relativeTimeMs=float(relative),
-    )
+    relative_ms = recorded_ms(relative)
+    clock = pic.get("dTimeAbsolute")
+    absolute = None  # unless the time is recorded and the clock was set:
+    if relative_ms is not None and isinstance(clock, float) and datetime_from_julian_day(clock):
+        absolute = clock + relative_ms / MS_PER_DAY
+    return s.TimeStamp(absoluteJulianDayNumber=absolute, relativeTimeMs=relative_ms)
+
+
+def recorded_ms(value: object) -> float | None:
+    """A frame or event time in ms, or None where the file records none.
+
+    Writers store -1 for "time unknown" (section 6.1; limnd2 does for every
+    frame); times on the acquisition axis are never negative, so any negative
+    or non-finite value is taken as not recorded.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and value >= 0 else None

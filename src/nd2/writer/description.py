@@ -288,8 +288,9 @@ class Description:
                 f"timestamps_ms has {arr.size} values for {g.frame_count} frames "
                 f"(one per frame, shape {g.loop_shape} or flat)"
             )
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("timestamps_ms must be finite")
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            # a negative time is how ND2 files say "not recorded" (-1)
+            raise ValueError("timestamps_ms must be finite and not negative")
         return arr.reshape(-1)
 
     @staticmethod

@@ -348,8 +348,8 @@ class ND2Writer:
     def _timestamp(self, seq: int, given: float | None) -> float:
         if given is not None:
             value = float(given)
-            if not np.isfinite(value):
-                raise ValueError(f"timestamp must be finite, got {given!r}")
+            if not np.isfinite(value) or value < 0:  # negative: "not recorded" in ND2
+                raise ValueError(f"timestamp must be finite and not negative, got {given!r}")
             return value
         default = self.description.timestamp(seq)
         if default is not None:
