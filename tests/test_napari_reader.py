@@ -11,6 +11,7 @@ import pytest
 
 import nd2
 from conftest import DIFFERENT
+from legacy_cases import LEGACY_CASES
 from nd2.napari_reader import channel_colormap, napari_get_reader, read_layers
 
 npe2 = pytest.importorskip("npe2", reason="npe2 is in the test extra")
@@ -224,3 +225,10 @@ def test_custom_colour_colormap_is_black_to_colour() -> None:
         "colors": [[0.0, 0.0, 0.0, 1.0], [91 / 255, 1.0, 0.0, 1.0]],
     }
     assert channel_colormap(nd2.structures.Color(0, 255, 0)) == "green"
+
+
+@pytest.mark.parametrize("name", sorted(LEGACY_CASES))
+def test_layers_of_legacy_files(legacy_dir: dict, name: str) -> None:
+    """Legacy (JPEG 2000) files give the same kind of layers."""
+    pytest.importorskip("nd2.readers.legacy", reason="the legacy reader is not in this tree")
+    _check_layers(legacy_dir[name].path)

@@ -11,6 +11,7 @@ import pytest
 
 import nd2
 from conftest import SAMPLES
+from legacy_cases import LEGACY_CASES
 from nd2.cli import facts
 
 VOID = {"br"}
@@ -159,3 +160,15 @@ def test_a_failing_row_leaves_the_others(monkeypatch: pytest.MonkeyPatch) -> Non
         text = " ".join(parse(f._repr_html_()).text)
         assert "unreadable (MetadataError: calibration chunk damaged)" in text
         assert f"C {f.sizes['C']}" in text and str(f.dtype) in text
+
+
+@pytest.mark.parametrize("name", sorted(LEGACY_CASES))
+def test_summary_of_legacy_files(legacy_dir: dict, name: str) -> None:
+    pytest.importorskip("nd2.readers.legacy", reason="the legacy reader is not in this tree")
+    path = legacy_dir[name].path
+    with nd2.ND2File(path) as f:
+        text = " ".join(parse(f._repr_html_()).text)
+        assert "unreadable" not in text and path.name in text
+        for axis, n in f.sizes.items():
+            assert f"{axis} {n}" in text
+        assert repr(path.name) in repr(f)
