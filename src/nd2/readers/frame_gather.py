@@ -36,7 +36,7 @@ from nd2.pixels import TIMESTAMP, FrameLayout, block_to_interleaved
 if TYPE_CHECKING:
     from nd2.readers.modern import ModernReader
 
-__all__ = ["frame_spans", "read_frames_into", "threads_for"]
+__all__ = ["even_runs", "frame_spans", "read_frames_into", "threads_for"]
 
 #: Frames at least this large (and without row padding) are read with preadv.
 PREAD_MIN = 1 << 20
@@ -204,11 +204,11 @@ def _copy_frames(
         if fd is not None:
             _pread_frames(reader, fd, starts, wanted, out)
             return
-    for a, b in _even_runs(starts, wanted):
+    for a, b in even_runs(starts, wanted):
         _copy_run(whole, layout, starts[a:b], wanted[a:b], out)
 
 
-def _even_runs(starts: np.ndarray, wanted: np.ndarray) -> list[tuple[int, int]]:
+def even_runs(starts: np.ndarray, wanted: np.ndarray) -> list[tuple[int, int]]:
     """``[a, b)`` ranges over which *starts* and *wanted* both step evenly forward."""
     n = len(starts)
     step, dest = np.diff(starts), np.diff(wanted)
