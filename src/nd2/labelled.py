@@ -256,7 +256,8 @@ def _frame_times(reader: ModernReader, seqs: list[int]) -> list[float]:
         cache = whole_values(reader, name, "<f8", max(seqs) + 1)
         if len(cache) > max(seqs):
             return [float(cache[seq]) for seq in seqs]
-    return [frame_time(reader, seq).relativeTimeMs for seq in seqs]
+    stamps = [frame_time(reader, seq).relativeTimeMs for seq in seqs]
+    return [float("nan") if t is None else t for t in stamps]  # None: not recorded
 
 
 def _period_steps(loop: s.ExpLoop | None, count: int) -> np.ndarray:
