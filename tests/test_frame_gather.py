@@ -213,3 +213,31 @@ def test_file_object_reads_frame_by_frame(tmp_path: Path) -> None:
     path = build_nd2(tmp_path / "o.nd2", data, loops=LOOPS, compression="lossless")
     with open(path, "rb") as fh, nd2.ND2File(fh) as f:
         np.testing.assert_array_equal(f.asarray(), data)
+
+
+def test_read_ahead_gives_read_frame_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = data_tczyx(9)
+    path = build_nd2(tmp_path / "z.nd2", data, loops=LOOPS, compression="lossless")
+    monkeypatch.setattr(frame_gather, "AHEAD_MIN", 1)
+    monkeypatch.setattr(frame_gather, "threads_for", lambda nbytes, threads=None: 2)
+    order = [5, 0, 17, 3, 3, 9]
+    with nd2.ND2File(path) as f:
+        got = list(frame_gather.read_ahead(f, order))
+        assert [seq for seq, _ in got] == order
+        for seq, frame in got:
+            np.testing.assert_array_equal(frame, f.read_frame(seq))
+
+
+def test_exports_read_ahead_the_same_pixels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    data = data_tczyx(10)
+    path = build_nd2(tmp_path / "z.nd2", data, loops=LOOPS, compression="lossless")
+    monkeypatch.setattr(frame_gather, "AHEAD_MIN", 1)
+    monkeypatch.setattr(frame_gather, "threads_for", lambda nbytes, threads=None: 2)
+    with nd2.ND2File(path) as f:
+        f.write_tiff(tmp_path / "z.tif")
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "z.tif"), data)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nd2.readers.frame_gather import read_ahead
+
 if TYPE_CHECKING:
     from nd2.export.ome_planes import PlaneOrder
     from nd2.nd2file import ND2File
@@ -56,8 +58,7 @@ class PageFeed:
         """Every page, position by position, frame by frame, channel by channel."""
         order = self._order
         for frames in order.frames:
-            for seq in frames:
-                frame = self._f.read_frame(seq)
+            for seq, frame in read_ahead(self._f, frames):  # decoded ahead on threads
                 if order.channels == 1:
                     frame = frame[np.newaxis]
                 else:
