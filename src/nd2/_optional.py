@@ -20,12 +20,16 @@ EXTRAS = {
 }
 
 
-def require(module: str, feature: str) -> ModuleType:
-    """Import *module* or raise an ImportError that says how to install it."""
+def require(module: str, feature: str, extra: str | None = None) -> ModuleType:
+    """Import *module* or raise an ImportError that says how to install it.
+
+    *extra* names the extra of this package to install (by default the one
+    :data:`EXTRAS` gives for the module).
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        extra = EXTRAS.get(module.split(".")[0], module)
+        extra = extra or EXTRAS.get(module.split(".")[0], module)
         raise ImportError(
             f"{feature} needs the optional package {extra!r}: "
             f"pip install 'nd2[{extra}]' (or 'nd2[all]')"

@@ -27,14 +27,11 @@ import numpy as np
 from nd2 import structures as s
 from nd2._optional import require
 from nd2.metadata.experiment import AXIS_LETTERS
-from nd2.metadata.frame_arrays import chunk_name, whole_values
-from nd2.metadata.picture import frame_time
 
 if TYPE_CHECKING:
     import xarray as xr
 
     from nd2.nd2file import ND2File
-    from nd2.readers.modern import ModernReader
 
 __all__ = ["position_names", "time_coordinate", "to_xarray"]
 
@@ -237,27 +234,12 @@ def _recorded_times(f: ND2File, count: int, position: int) -> np.ndarray | None:
     # sequence indices grow with T: keep those before the acquisition stopped
     # (or before a frame it never wrote, so times stay with their time points)
     acquired = list(itertools.takewhile(reader.has_frame, seqs))
-    stamps = np.asarray(_frame_times(reader, acquired), dtype=np.float64)
+    stamps = np.asarray(reader.frame_times(acquired), dtype=np.float64)
     recorded = np.all(np.isfinite(stamps)) and np.all(stamps >= 0)  # -1: not recorded
     if len(stamps) < 2 or not (recorded and np.all(np.diff(stamps) > 0)):
         return None  # not recorded (limnd2 writes -1, some writers 0 everywhere)
     relative: np.ndarray = stamps - stamps[0]
     return relative
-
-
-def _frame_times(reader: ModernReader, seqs: list[int]) -> list[float]:
-    """Relative time (ms) of frames *seqs*, as :func:`nd2.metadata.picture.frame_time` says.
-
-    The per-frame array ``CustomData|AcqTimesCache!`` is read in one go when
-    it covers them all (one partial read per frame would cost far more).
-    """
-    name = chunk_name("AcqTimesCache")
-    if seqs and name in reader.chunks.chunk_map:
-        cache = whole_values(reader, name, "<f8", max(seqs) + 1)
-        if len(cache) > max(seqs):
-            return [float(cache[seq]) for seq in seqs]
-    stamps = [frame_time(reader, seq).relativeTimeMs for seq in seqs]
-    return [float("nan") if t is None else t for t in stamps]  # None: not recorded
 
 
 def _period_steps(loop: s.ExpLoop | None, count: int) -> np.ndarray:

@@ -15,8 +15,8 @@ import numpy as np
 from nd2 import structures as s
 from nd2.conversions import ND2Conversions
 from nd2.pixels import present
+from nd2.readers.protocol import Reader, open_reader
 from nd2.reference_api import ReferenceAPI
-from nd2.readers.modern import ModernReader
 
 if TYPE_CHECKING:
     import dask.array
@@ -96,7 +96,7 @@ class ND2File(ND2Conversions, ReferenceAPI):
         self._validate_frames = validate_frames
         self._search_window = search_window
         self._lock = threading.RLock()
-        self._reader: ModernReader | None = None
+        self._reader: Reader | None = None
         self.open()
 
     # ------------------------------------------------------------ life cycle
@@ -111,7 +111,7 @@ class ND2File(ND2Conversions, ReferenceAPI):
             if self._reader is None:
                 origin = self._path if self._file_object is None else self._file_object
                 source = open_source(origin, self._storage_options)
-                self._reader = ModernReader(source, self._validate_frames, self._search_window)
+                self._reader = open_reader(source, self._validate_frames, self._search_window)
 
     def close(self) -> None:
         """Close the file (a file object passed in is left open)."""
@@ -167,7 +167,7 @@ class ND2File(ND2Conversions, ReferenceAPI):
             self.close()
 
     @property
-    def _rdr(self) -> ModernReader:
+    def _rdr(self) -> Reader:
         reader = self._reader
         if reader is None:
             raise ValueError(f"I/O operation on closed file: {self._path}")
@@ -194,7 +194,7 @@ class ND2File(ND2Conversions, ReferenceAPI):
     @property
     def is_legacy(self) -> bool:
         """Whether the file is a legacy (JPEG 2000) ND2 file."""
-        return False
+        return self._rdr.version < (2, 0)
 
     @cached_property
     def attributes(self) -> s.Attributes:
@@ -295,18 +295,14 @@ class ND2File(ND2Conversions, ReferenceAPI):
             Sequence index of the frame, or its loop coordinates (one index per
             loop axis, in the order of :attr:`sizes`).
         """
-        from nd2.metadata.picture import frame_metadata
-
         if isinstance(seq_index, tuple):
             seq_index = int(np.ravel_multi_index(seq_index, self._loop_shape))
-        return frame_metadata(self._rdr, self._seq_index(seq_index))
+        return self._rdr.frame_metadata(self._seq_index(seq_index))
 
     @cached_property
     def text_info(self) -> s.TextInfo:
         """Human-readable text items (description, capturing, date, optics ...)."""
-        from nd2.metadata.text_info import text_info
-
-        return text_info(self._rdr)
+        return self._rdr.text_info()
 
     def voxel_size(self, channel: int = 0) -> s.VoxelSize:
         """XYZ voxel size in µm.
@@ -323,9 +319,7 @@ class ND2File(ND2Conversions, ReferenceAPI):
     @cached_property
     def custom_data(self) -> dict[str, Any]:
         """Unstructured custom metadata (``CustomData...`` chunks) as dicts."""
-        from nd2.metadata.unstructured import custom_data
-
-        return custom_data(self._rdr)
+        return self._rdr.custom_data()
 
     def unstructured_metadata(
         self,
@@ -348,11 +342,7 @@ class ND2File(ND2Conversions, ReferenceAPI):
         dict
             Chunk name -> decoded content.
         """
-        from nd2.metadata.unstructured import unstructured_metadata
-
-        return unstructured_metadata(
-            self._rdr, strip_prefix=strip_prefix, include=include, exclude=exclude
-        )
+        return self._rdr.unstructured_metadata(strip_prefix, include, exclude)
 
     def events(
         self,
@@ -370,23 +360,17 @@ class ND2File(ND2Conversions, ReferenceAPI):
         null_value : Any, default nan
             Value of empty cells.
         """
-        from nd2.metadata.events import events
-
-        return events(self._rdr, orient=orient, null_value=null_value)
+        return self._rdr.events(orient, null_value)
 
     @cached_property
     def rois(self) -> dict[int, s.ROI]:
         """Regions of interest, by ROI id."""
-        from nd2.metadata.rois import rois
-
-        return rois(self._rdr)
+        return self._rdr.rois()
 
     @cached_property
     def binary_data(self) -> s.BinaryLayers | None:
         """Binary (segmentation) layers, or None if the file has none."""
-        from nd2.metadata.binary import binary_layers
-
-        return binary_layers(self._rdr, self._loop_shape)
+        return self._rdr.binary_layers(self._loop_shape)
 
     def jobs(self) -> dict[str, Any] | None:
         """Description of the JOBS workflow that acquired the file, if any.
@@ -397,16 +381,12 @@ class ND2File(ND2Conversions, ReferenceAPI):
             ``Job`` (or ``ProtectedJob`` when encrypted), ``JobRunGUID`` and, when
             present, ``ProgramDesc``; None for files not acquired by JOBS.
         """
-        from nd2.metadata.jobs import jobs
-
-        return self._rdr._cached("jobs", lambda: jobs(self._rdr))
+        return self._rdr.jobs()
 
     @cached_property
     def wellplate(self) -> s.WellPlate | None:
         """The well plate (plate, wells, frame -> well), if the file has one."""
-        from nd2.metadata.wellplate import wellplate
-
-        return wellplate(self._rdr)
+        return self._rdr.wellplate()
 
     # ----------------------------------------------------------------- pixels
     def _seq_index(self, frame_index: SupportsInt) -> int:
@@ -508,12 +488,8 @@ class ND2File(ND2Conversions, ReferenceAPI):
         # the result is then a transposed view, shaped as the user expects.
         stored = layout.stored_shape
         out = np.empty((flat.size, *stored), self.dtype)
-        written = reader.frame_count()
-        for i, seq in enumerate(flat.tolist()):
-            if seq < written:
-                out[i] = reader.read_interleaved(seq)
-            else:  # never acquired (interrupted experiment)
-                out[i] = 0
+        # frames never acquired (interrupted experiment, or a gap) are zeros
+        reader.read_frames_into(flat.tolist(), out)
         data = present(out.reshape(*np.shape(indices), *stored), layout)
         # drop the axes of single-iteration loops, as `sizes` does
         shape = [n for axis, n in self.sizes.items() if not (axis == "P" and position is not None)]

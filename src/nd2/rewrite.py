@@ -399,15 +399,28 @@ def write_nd2(
         For bad options or positions, or *dest* being the source, before
         anything is written.
     nd2.errors.UnsupportedFeatureError
-        For lossy compressed or legacy sources, and metadata a position subset
-        cannot adjust.
+        For lossy compressed sources, and metadata a position subset cannot
+        adjust.  A legacy (JPEG 2000) source is converted instead: its frames
+        decoded and written with the metadata that carries over (see
+        :mod:`nd2.rewrite_legacy`).
     OSError
         If the file cannot be written; *dest* is then left untouched.
     """
+    from nd2.readers.modern import ModernReader
+
     reader = ndfile._rdr
     _check_options(compression, compression_level)
-    if ndfile.is_legacy:
-        raise UnsupportedFeatureError(f"{reader.path}: legacy (JPEG 2000) files cannot be copied")
+    if not isinstance(reader, ModernReader):  # a legacy file: no chunks to copy
+        from nd2.rewrite_legacy import write_legacy_nd2
+
+        return write_legacy_nd2(
+            ndfile,
+            dest,
+            compression=compression,
+            compression_level=compression_level,
+            positions=positions,
+            progress=progress,
+        )
     local = reader.chunks.source.local_path
     target = checked_destination(dest, local, f"re-write {reader.path}")
     steps = plan(reader, compression, positions)

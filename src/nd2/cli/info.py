@@ -81,6 +81,8 @@ def _pixel_size_text(f: ND2File) -> str:
 def _compression_text(f: ND2File) -> str:
     attrs = f.attributes
     kind = attrs.compressionType or "none"
+    if f.is_legacy:
+        return "JPEG 2000"
     if kind == "lossless":
         return "lossless (zlib)"
     if kind == "lossy" and attrs.compressionLevel:

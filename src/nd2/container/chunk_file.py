@@ -30,11 +30,11 @@ from nd2.container.chunk import (
     read_header,
 )
 from nd2.container.chunk_map import TRAILER_SIZE, ChunkMap, decode_chunk_map, decode_trailer
+from nd2.container.jp2_boxes import JP2_SIGNATURE
 from nd2.container.recovery import scan_chunks
 from nd2.container.sources import ByteSource, open_source
 from nd2.errors import ChunkError, CorruptFileError, IncompleteFileWarning, NotND2Error
 
-JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 _VERSION_RE = re.compile(rb"Ver(\d+)\.(\d+)")
 #: Chunk names are printable ASCII: any other byte shows a damaged map.
 _NAME_BYTES = bytes(range(0x20, 0x7F))

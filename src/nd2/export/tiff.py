@@ -122,7 +122,7 @@ def write_tiff(
         If the file cannot be written (no partial file is left at *dest*).
     """
     tifffile = require("tifffile", "write_tiff")
-    target = checked_destination(dest, f._rdr.chunks.source.local_path, "export a file")
+    target = checked_destination(dest, f._rdr.container.source.local_path, "export a file")
     order = plane_order(f)
     ome = is_ome_tiff(target)
     xml: bytes | None = None

@@ -21,6 +21,7 @@ from nd2.metadata.frame_arrays import F64, I32, value_at
 
 if TYPE_CHECKING:
     from nd2.readers.modern import ModernReader
+    from nd2.readers.protocol import Reader
 
 MS_PER_DAY = 86_400_000.0
 #: Julian day number of 1970-01-01T00:00 UTC
@@ -53,7 +54,7 @@ def datetime_from_julian_day(jdn: object, milliseconds: bool = False) -> dt.date
     return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=seconds)
 
 
-def acquisition_time(reader: ModernReader, milliseconds: bool = False) -> dt.datetime | None:
+def acquisition_time(reader: Reader, milliseconds: bool = False) -> dt.datetime | None:
     """When frame 0 was acquired: ``dTimeAbsolute`` of the picture metadata, in UTC.
 
     See :func:`datetime_from_julian_day` for *milliseconds*.
@@ -148,7 +149,7 @@ def _children(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [v for v in node.values() if isinstance(v, Mapping)]
 
 
-def channel_planes(reader: ModernReader) -> list[Mapping[str, Any]]:
+def channel_planes(reader: Reader) -> list[Mapping[str, Any]]:
     """The per-channel levels of ``sPicturePlanes`` (``sPlaneNew``, or ``sPlane``)."""
     planes = reader.picture_planes()
     node = _level(planes, "sPlaneNew") or _level(planes, "sPlane")
@@ -215,7 +216,7 @@ def excitation_nm(plane: Mapping[str, Any], index: int) -> float | None:
     return _peak_wavelength(spectrum)
 
 
-def objective_magnification(pic: Mapping[str, Any], reader: ModernReader) -> float | None:
+def objective_magnification(pic: Mapping[str, Any], reader: Reader) -> float | None:
     """``dObjectiveMag``, else the number before ``x`` in the objective name or optics text."""
     found = _positive(pic.get("dObjectiveMag"))
     if found is not None:
@@ -227,7 +228,7 @@ def objective_magnification(pic: Mapping[str, Any], reader: ModernReader) -> flo
     return None
 
 
-def _z_loop(reader: ModernReader) -> s.ZStackLoop | None:
+def _z_loop(reader: Reader) -> s.ZStackLoop | None:
     return next((lp for lp in reader.experiment if isinstance(lp, s.ZStackLoop)), None)
 
 
@@ -259,12 +260,12 @@ def _camera_matrix(pic: Mapping[str, Any]) -> tuple[float, float, float, float]:
 
 
 # ------------------------------------------------------------------ global
-def global_metadata(reader: ModernReader) -> s.Metadata:
+def global_metadata(reader: Reader) -> s.Metadata:
     """The :class:`Metadata` of the file (decoded once, then cached)."""
     return reader._cached("metadata", lambda: _build_metadata(reader))
 
 
-def _build_metadata(reader: ModernReader) -> s.Metadata:
+def _build_metadata(reader: Reader) -> s.Metadata:
     pic = reader.raw("picture")
     attrs = reader.attributes
     planes = channel_planes(reader)
@@ -338,7 +339,7 @@ def _build_metadata(reader: ModernReader) -> s.Metadata:
     return s.Metadata(contents=contents, channels=channels)
 
 
-def voxel_size(reader: ModernReader, channel: int = 0) -> s.VoxelSize:
+def voxel_size(reader: Reader, channel: int = 0) -> s.VoxelSize:
     """XYZ voxel size (µm) from the calibration of *channel*."""
     channels = global_metadata(reader).channels or []
     if not channels:

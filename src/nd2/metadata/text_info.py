@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from nd2 import structures as s
@@ -55,7 +56,23 @@ def text_info(reader: ModernReader) -> s.TextInfo:
     if name is None:
         return {}
     require_structured(reader, name)
-    raw = reader.raw("text_info")  # decoded once, cached by the reader
+    return present_text_info(reader.raw("text_info"))  # decoded once, cached by the reader
+
+
+def present_text_info(raw: Mapping[str, Any]) -> s.TextInfo:
+    """The non-empty ``TextInfoItem_<n>`` items of *raw* under the SDK's field names.
+
+    Parameters
+    ----------
+    raw : Mapping
+        The ``SLxImageTextInfo`` level (of a modern chunk, or translated from
+        a legacy ``TINF`` box).
+
+    Returns
+    -------
+    TextInfo
+        See :func:`text_info`.
+    """
     out: dict[str, Any] = {}
     for number, key in enumerate(TEXT_INFO_KEYS):
         value = raw.get(f"TextInfoItem_{number}")

@@ -196,6 +196,14 @@ def _unescape(raw: str) -> str:
     return "".join(out)
 
 
+def attribute_values(fmt: ElementFormat) -> dict[str, str]:
+    """The attributes of a decoded element (see :func:`decode`), references expanded.
+
+    Legacy ND2 files keep data in attributes (``<TextInfoItem Index="5" Text="..."/>``).
+    """
+    return {attr.name: _unescape(attr.raw) for attr in fmt.attributes}
+
+
 def scalar_value(kind: int, text: str) -> Any:
     """The value of a scalar element of type *kind* from its ``value`` text."""
     try:

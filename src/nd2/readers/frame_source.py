@@ -31,7 +31,7 @@ from nd2.frame_selection import (
     release_rest,
 )
 from nd2.pixels import TIMESTAMP, FrameLayout, block_to_interleaved
-from nd2.readers.modern import READ_LIMIT, frame_chunk_name
+from nd2.readers.modern import READ_LIMIT, ModernReader, frame_chunk_name
 
 if TYPE_CHECKING:
     from nd2.nd2file import ND2File
@@ -63,12 +63,13 @@ class FrameSource:
         reader = f._rdr
         self.path = f.path
         self.layout: FrameLayout = reader.layout
-        self.size = reader.chunks.size
+        self.size = reader.container.size
         #: a file object is read in this process only, through one ND2File
         self._file_object: Any = getattr(f, "_file_object", None)
-        #: pickled state of *f* when the file must be read through an ND2File (URLs)
+        #: pickled state of *f* when the file must be read through an ND2File (URLs,
+        #: and legacy files, whose JPEG 2000 codestreams its reader decodes)
         self._nd2_state: dict[str, Any] | None = None
-        if self._file_object is None and not is_local(f):
+        if self._file_object is None and (f.is_legacy or not is_local(f)):
             self._nd2_state = f.__getstate__()
         self._object_nd2: ND2File | None = None
         self._validate_frames, self._search_window = f._validate_frames, f._search_window
@@ -102,6 +103,8 @@ class FrameSource:
         """Where each frame of *indices* is (no I/O beyond the chunk map)."""
         reader = f._rdr
         has_frame = reader.has_frame
+        if not isinstance(reader, ModernReader):  # read through the reader: present or not
+            return [(index, None) if has_frame(index) else None for index in indices]
         chunk_map = reader.chunks.chunk_map
         known = reader._frame_offsets  # validated, possibly relocated (validate_frames)
         found: list[FrameLocation] = []

@@ -486,3 +486,91 @@ class ModernReader:
             f"{self.path}: chunk {name.decode('latin-1')!r} is not at offset {offset} "
             f"nor within {window // 1024} KiB of it"
         )
+
+    # --------------------------------------------- features (Reader protocol)
+    @property
+    def container(self) -> ChunkFile:
+        """The opened file."""
+        return self.chunks
+
+    def text_info(self) -> s.TextInfo:
+        from nd2.metadata.text_info import text_info
+
+        return text_info(self)
+
+    def frame_metadata(self, index: int) -> s.FrameMetadata:
+        from nd2.metadata.picture import frame_metadata
+
+        return frame_metadata(self, index)
+
+    def custom_data(self) -> dict[str, Any]:
+        from nd2.metadata.unstructured import custom_data
+
+        return custom_data(self)
+
+    def unstructured_metadata(
+        self, strip_prefix: bool, include: set[str] | None, exclude: set[str] | None
+    ) -> dict[str, Any]:
+        from nd2.metadata.unstructured import unstructured_metadata
+
+        return unstructured_metadata(
+            self, strip_prefix=strip_prefix, include=include, exclude=exclude
+        )
+
+    def events(self, orient: Any, null_value: Any) -> Any:
+        from nd2.metadata.events import events
+
+        return events(self, orient=orient, null_value=null_value)
+
+    def rois(self) -> dict[int, s.ROI]:
+        from nd2.metadata.rois import rois
+
+        return rois(self)
+
+    def binary_layers(self, loop_shape: tuple[int, ...]) -> s.BinaryLayers | None:
+        from nd2.metadata.binary import binary_layers
+
+        return binary_layers(self, loop_shape)
+
+    def jobs(self) -> dict[str, Any] | None:
+        from nd2.metadata.jobs import jobs
+
+        return self._cached("jobs", lambda: jobs(self))
+
+    def wellplate(self) -> s.WellPlate | None:
+        from nd2.metadata.wellplate import wellplate
+
+        return wellplate(self)
+
+    def frame_times(self, indices: Sequence[int]) -> list[float]:
+        """Relative acquisition time (ms) of each frame of *indices*.
+
+        From ``CustomData|AcqTimesCache!`` when the file has it (read once),
+        else from each frame's own time stamp.
+        """
+        from nd2.metadata.frame_arrays import chunk_name, whole_values
+        from nd2.metadata.picture import frame_time
+
+        name = chunk_name("AcqTimesCache")
+        cache: list[float] = []
+        if indices and name in self.chunks.chunk_map:
+            cache = whole_values(self, name, "<f8", max(indices) + 1)
+        return [
+            float(cache[i]) if i < len(cache) else _or_nan(frame_time(self, i).relativeTimeMs)
+            for i in indices
+        ]
+
+    def read_frames_into(self, indices: Sequence[int], out: np.ndarray) -> None:
+        """Frames *indices* as stored into ``out[k]`` (``(n, Y, X, C, S)``); absent ones 0.
+
+        See :func:`nd2.readers.frame_gather.read_frames_into` (all at once for
+        memory-mapped files, compressed frames on threads).
+        """
+        from nd2.readers.frame_gather import read_frames_into
+
+        read_frames_into(self, indices, out)
+
+
+def _or_nan(value: float | None) -> float:
+    """A time in ms, NaN where the file records none."""
+    return float("nan") if value is None else value
