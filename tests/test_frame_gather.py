@@ -241,3 +241,36 @@ def test_exports_read_ahead_the_same_pixels(
     with nd2.ND2File(path) as f:
         f.write_tiff(tmp_path / "z.tif")
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "z.tif"), data)
+
+
+@pytest.mark.parametrize("relaid", [False, True])
+@pytest.mark.parametrize("compression", [None, "lossless"])
+def test_to_dask_direct_compute_matches_asarray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relaid: bool, compression: str | None
+) -> None:
+    pytest.importorskip("dask")
+    from nd2 import lazy
+
+    data = np.random.default_rng(11).integers(0, 999, (80, 2, 6, 5), dtype=np.uint16)
+    path = build_nd2(tmp_path / "d.nd2", data, loops=[Loop("T", 80)], compression=compression)
+    if relaid:
+        path = relay(path, tmp_path / "u.nd2", pad_after={7, 8, 40})
+    windows: list[int] = []
+    real = lazy._read_window
+
+    def counted(source, first, step, a, b, stored):  # type: ignore[no-untyped-def]
+        windows.append(b - a)
+        real(source, first, step, a, b, stored)
+
+    monkeypatch.setattr(lazy, "_read_window", counted)
+    monkeypatch.setattr(lazy, "WINDOW_BYTES", 30 * 4096)  # several windows per run
+    with nd2.ND2File(path) as f:
+        d = f.to_dask()
+        assert all(loc is not None and loc[1] is not None for loc in d._nd2_whole.locations)
+        np.testing.assert_array_equal(d.compute(), data)
+        np.testing.assert_array_equal(d.compute(scheduler="synchronous"), data)
+        np.testing.assert_array_equal(f.to_dask(wrapper=False).compute(), data)
+    if compression is None:
+        assert sum(windows) == 2 * 80 and max(windows) <= 30
+    else:
+        assert windows == []
