@@ -266,6 +266,7 @@ def build_nd2(
     picture: list[Item] | None = None,
     extra_chunks: dict[bytes, bytes] | None = None,
     acq_times: bool = True,
+    missing_frames: Sequence[int] = (),
 ) -> Path:
     """Write *data* (shape: loop sizes..., [C], Y, X[, S]) as an ND2 file.
 
@@ -275,7 +276,9 @@ def build_nd2(
     metadata as XML chunks without the ``LV`` suffix.  ``experiment`` replaces the
     experiment tree made from ``loops`` (which then only describe *data*);
     ``picture`` replaces the picture metadata; ``extra_chunks`` are added as they
-    are; ``acq_times=False`` leaves out ``CustomData|AcqTimesCache!``.
+    are; ``acq_times=False`` leaves out ``CustomData|AcqTimesCache!``;
+    ``missing_frames`` are never written (gaps in the ``ImageDataSeq|N!``
+    numbering, as LIM's writer leaves frames it was not given).
     """
     data = np.asarray(data)
     n_loops = len(loops)
@@ -314,6 +317,8 @@ def build_nd2(
         _metadata_payload(picture if picture is not None else picture_items(channels, cpc), xml),
     )
     for index in range(n_frames):
+        if index in missing_frames:
+            continue
         payload = encode_payload(flat[index], layout, times[index])
         out.add_frame(b"ImageDataSeq|%d!" % index, payload[:8], payload[8:])
     dims = " x ".join(f"{_DIM_LABEL[lp.kind]}({lp.count})" for lp in loops)

@@ -28,7 +28,7 @@ from nd2.errors import ChunkError
 __all__ = ["FAST_AFTER", "deflate", "fast_inflater", "inflate_block", "inflate_into"]
 
 #: Bytes inflated with zlib before the fast inflater is loaded (imported once).
-FAST_AFTER = 8 << 20
+FAST_AFTER = 32 << 20
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"loaded": False, "decode": None, "zlib_bytes": 0}

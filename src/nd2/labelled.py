@@ -26,6 +26,7 @@ import numpy as np
 
 from nd2 import structures as s
 from nd2._optional import require
+from nd2.errors import MetadataError
 from nd2.metadata.experiment import AXIS_LETTERS
 
 if TYPE_CHECKING:
@@ -120,7 +121,13 @@ def to_xarray(
             "text_info": f.text_info,
         }
     }
-    labelled: xr.DataArray = xr_module.DataArray(data, dims=dims, coords=coords, attrs=attrs)
+    try:
+        labelled: xr.DataArray = xr_module.DataArray(data, dims=dims, coords=coords, attrs=attrs)
+    except ValueError as exc:  # e.g. xarray's CoordinateValidationError
+        shapes = {axis: (len(v[1]) if v[0] else "scalar") for axis, v in coords.items()}
+        raise MetadataError(
+            f"{f.path}: to_xarray: coordinates {shapes} do not fit the dims {shape} ({exc})"
+        ) from None
     return labelled
 
 
@@ -171,8 +178,8 @@ def axis_coordinate(
         return names[:size] if position is None else [names[position]]
     if axis == "T":
         return time_coordinate(f, size, position or 0)
-    if axis == "S":
-        return list(COMPONENT_NAMES[:size])
+    if axis == "S":  # more components than RGBA (a damaged count) are numbered
+        return [*COMPONENT_NAMES[:size], *(f"Component {i}" for i in range(4, size))]
     return None
 
 
@@ -255,7 +262,9 @@ def _period_steps(loop: s.ExpLoop | None, count: int) -> np.ndarray:
     if isinstance(loop, s.TimeLoop):
         return np.full(count, step(loop.parameters))
     if isinstance(loop, s.NETimeLoop):
-        per_point = [step(p) for p in loop.parameters.periods for _ in range(max(p.count, 0))]
+        per_point: list[float] = []
+        for period in loop.parameters.periods:  # the file's counts: no more than *count*
+            per_point += [step(period)] * min(max(period.count, 0), count - len(per_point))
         per_point += [per_point[-1] if per_point else 0.0] * (count - len(per_point))
         return np.asarray(per_point[:count], dtype=np.float64)
     return np.zeros(count)

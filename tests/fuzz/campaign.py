@@ -73,7 +73,7 @@ class Summary:
         return self.cases / self.seconds if self.seconds else 0.0
 
 
-def describe(result: CaseResult, seed: int, families: list[str] | None = None) -> str:
+def describe(result: CaseResult, seed: int) -> str:
     """A finding, readable, with the command that reproduces it."""
     lines = [
         f"--- case {result.index} ({result.sample}): {result.outcome}",
@@ -85,10 +85,9 @@ def describe(result: CaseResult, seed: int, families: list[str] | None = None) -
         lines += [f"      {line}" for line in call["trace"].splitlines()]
     if result.detail:
         lines += [f"  | {line}" for line in result.detail.strip().splitlines()[-25:]]
-    only = "".join(f" --family {name}" for name in families or ())
     lines.append(
         f"  repro: python scripts/fuzz_campaign.py --seed {seed} --case {result.index} "
-        f"--file {result.sample}{only} --inline"
+        f"--file {result.sample}"
     )
     return "\n".join(lines)
 
@@ -104,7 +103,6 @@ def run_campaign(
     mem_slack: int = 256 << 20,
     files: list[str] | None = None,
     case_file: str | None = None,
-    families: list[str] | None = None,
     keep: Path | None = None,
     log: Path | None = None,
     progress: float = 0.0,
@@ -122,7 +120,7 @@ def run_campaign(
 
         def cases() -> Iterator[Prepared]:
             for index in indices:
-                yield prepare(corpus, seed, index, extras_per_case, case_file, families)
+                yield prepare(corpus, seed, index, extras_per_case, case_file)
 
         out = log.open("a") if log else None
         last = time.monotonic()
@@ -140,14 +138,14 @@ def run_campaign(
                 if result.outcome not in ACCEPTED:
                     for key in _group_keys(result):
                         groups[key] += 1
-                    text = describe(result, seed, families)
+                    text = describe(result, seed)
                     findings.append({**asdict(result), "text": text})
                     if out:
                         print(text, file=out, flush=True)
                     if keep:
                         keep.mkdir(parents=True, exist_ok=True)
                         data = prepare(
-                            corpus, seed, result.index, extras_per_case, result.sample, families
+                            corpus, seed, result.index, extras_per_case, result.sample
                         ).data
                         (keep / f"case{result.index}.nd2").write_bytes(data)
                 if progress and time.monotonic() - last > progress:
@@ -229,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--family",
         action="append",
         choices=sorted(FAMILIES),
-        help="draw mutations from these families only",
+        help="with --inline/--show: force these mutation families",
     )
     parser.add_argument("--keep", type=Path, help="write the file of every finding here")
     parser.add_argument("--log", type=Path, help="append findings and progress to this file")
@@ -283,7 +281,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         mem_slack=args.mem_slack_mib << 20,
         files=args.files,
         case_file=case_file,
-        families=args.family,
         keep=args.keep,
         log=args.log,
         progress=args.progress,

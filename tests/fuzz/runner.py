@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import faulthandler
 import gc
+import hashlib
 import importlib
 import json
 import os
@@ -208,6 +209,7 @@ class _Running:
     pid: int
     rfd: int
     slot: str
+    digest: bytes
     started: float
     cap: int
     buf: bytearray = field(default_factory=bytearray)
@@ -310,6 +312,7 @@ class ForkServer:
         os.makedirs(outdir)
         with open(path, "wb") as fh:
             fh.write(prep.data)
+        digest = hashlib.sha256(prep.data).digest()
         cap = _vm_size() + self.mem_slack + self.mem_factor * len(prep.data)
         rfd, wfd = os.pipe()
         fault_path = os.path.join(slot, "fault.txt")
@@ -318,7 +321,7 @@ class ForkServer:
             os.close(rfd)
             _child(prep, path, outdir, fault_path, wfd, self.time_limit, cap)
         os.close(wfd)
-        return _Running(prep, pid, rfd, slot, time.monotonic(), cap)
+        return _Running(prep, pid, rfd, slot, digest, time.monotonic(), cap)
 
     def _finish(self, job: _Running) -> CaseResult:
         _, status = os.waitpid(job.pid, 0)
@@ -368,10 +371,10 @@ class ForkServer:
         path = os.path.join(job.slot, "case.nd2")
         try:
             with open(path, "rb") as fh:
-                after = fh.read()
+                after = hashlib.sha256(fh.read()).digest()
         except OSError:
             after = b""
-        if after != prep.data:
+        if after != job.digest:
             if _RANK[result.outcome] < _RANK["modified"]:
                 result.outcome = "modified"
             result.detail += "\nthe case file was modified (or removed) by the calls"

@@ -28,7 +28,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nd2._optional import require
+from nd2.errors import MetadataError
 from nd2.export.ome_planes import PlaneOrder, plane_order
 from nd2.export.ome_xml import Element, attribute, clean, render
 from nd2.metadata.picture import acquisition_time
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     from nd2 import structures as s
     from nd2.nd2file import ND2File
 
-__all__ = ["ANNOTATION_NAMESPACE", "ome_document", "ome_metadata", "ome_xml"]
+__all__ = ["ANNOTATION_NAMESPACE", "ome_document", "ome_metadata", "ome_pixel_dtype", "ome_xml"]
 
 OME_NAMESPACE = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
 _ROOT_ATTRIBUTES = {
@@ -56,7 +59,9 @@ ANNOTATION_DESCRIPTION = (
     "value is the JSON-encoded data for that chunk."
 )
 #: Julian day of the Unix epoch; plausible acquisition days (format document 9.10)
-_PIXEL_TYPES = {"float32": "float", "float64": "double"}
+#: NumPy dtype name -> OME ``PixelType`` where they differ.  OME has no half
+#: floats: float16 pixels are described (and the TIFF export stores them) as float32.
+_PIXEL_TYPES = {"float16": "float", "float32": "float", "float64": "double"}
 #: modality flag -> OME AcquisitionMode, most specific first
 _ACQUISITION_MODES = (
     ("multiphoton", "MultiPhotonMicroscopy"),
@@ -77,6 +82,11 @@ _CONTRAST_METHODS = (
     ("fluorescence", "Fluorescence"),
     ("brightfield", "Brightfield"),
 )
+
+
+def ome_pixel_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype that pixels of *dtype* have in OME: float16 becomes float32, others stay."""
+    return np.dtype("<f4") if dtype == np.float16 else dtype
 
 
 def ome_metadata(
@@ -109,7 +119,7 @@ def ome_metadata(
     ImportError
         If ``ome-types`` is not installed.
     """
-    from nd2.export.ome_model import to_ome
+    from nd2.export.ome_model import invalid_fields, to_ome
 
     models = require("ome_types", "OME metadata")
     file_uuid = f"urn:uuid:{uuid_module.uuid4()}" if tiff_file_name else None
@@ -119,7 +129,10 @@ def ome_metadata(
         tiff_file_name=tiff_file_name,
         file_uuid=file_uuid,
     )
-    ome: ome_types.OME = to_ome(root, models)
+    try:
+        ome: ome_types.OME = to_ome(root, models)
+    except ValueError as exc:  # pydantic's ValidationError: a value OME cannot hold
+        raise MetadataError(f"{f.path}: OME metadata: {invalid_fields(exc)}") from None
     return ome
 
 
@@ -231,6 +244,14 @@ def _instrument(f: ND2File) -> Element:
     return instrument
 
 
+def _significant_bits(attrs: s.Attributes) -> int | None:
+    """``uiBpcSignificant`` when it is 1 .. the bits in memory (OME has no other), else None."""
+    bits = attrs.bitsPerComponentSignificant
+    if isinstance(bits, int) and 1 <= bits <= attrs.bitsPerComponentInMemory:
+        return bits
+    return None
+
+
 def _first(flags: list[str], table: tuple[tuple[str, str], ...]) -> str | None:
     return next((mode for flag, mode in table if flag in flags), None)
 
@@ -300,7 +321,7 @@ class _ImageFacts:
         pixels: dict[str, object] = {
             "DimensionOrder": order.dimension_order,
             "Type": _PIXEL_TYPES.get(f.dtype.name, f.dtype.name),
-            "SignificantBits": f.attributes.bitsPerComponentSignificant,
+            "SignificantBits": _significant_bits(f.attributes),
             "SizeX": f.attributes.widthPx or 0,
             "SizeY": f.attributes.heightPx,
             "SizeZ": order.size_z,

@@ -20,7 +20,7 @@ from nd2.export.ome_xml import Element, clean, render
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["to_ome"]
+__all__ = ["invalid_fields", "to_ome"]
 
 
 class _Field(NamedTuple):
@@ -30,11 +30,34 @@ class _Field(NamedTuple):
 
 
 def to_ome(root: Element, ome_types: ModuleType) -> Any:
-    """The ``ome_types.OME`` object of the document *root*."""
+    """The ``ome_types.OME`` object of the document *root*.
+
+    Raises
+    ------
+    ValueError
+        pydantic's ``ValidationError`` for a value OME cannot hold (see
+        :func:`invalid_fields`).
+    """
     try:
         return _model(root, ome_types.model.OME)
     except (KeyError, TypeError, ValueError):
         return ome_types.from_xml(render(root).encode("utf-8"))
+
+
+def invalid_fields(error: ValueError) -> str:
+    """Which fields a pydantic ``ValidationError`` refuses, and why (one line each)."""
+    listed = getattr(error, "errors", None)
+    if not callable(listed):
+        return str(error)
+    try:
+        problems = [
+            f"{'.'.join(map(str, item.get('loc', ())))} = {item.get('input')!r}: "
+            f"{item.get('msg', 'invalid')}"
+            for item in listed()
+        ]
+    except (TypeError, ValueError, AttributeError):
+        return str(error)
+    return "; ".join(problems) or str(error)
 
 
 def _model_in(annotation: Any) -> Any:

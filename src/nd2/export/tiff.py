@@ -277,7 +277,7 @@ def _write_series(
     else:
         shape, axes = _shaped(f)
         kwargs.update(metadata={"axes": axes})
-    tif.write(feed.pages(), shape=shape, dtype=f.dtype, **kwargs)
+    tif.write(feed.pages(), shape=shape, dtype=feed.dtype, **kwargs)
 
 
 def _write_pyramid(

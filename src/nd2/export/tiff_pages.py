@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nd2.readers.frame_gather import read_ahead
+from nd2.export.ome import ome_pixel_dtype
 
 if TYPE_CHECKING:
     from nd2.export.ome_planes import PlaneOrder
@@ -53,12 +53,16 @@ class PageFeed:
         self._progress = progress
         self._pending: int | None = None
         self._total = len(f.loop_indices)
+        self.dtype = ome_pixel_dtype(f.dtype)  # float16 pages are written as float32
 
     def pages(self) -> Iterator[np.ndarray]:
         """Every page, position by position, frame by frame, channel by channel."""
         order = self._order
         for frames in order.frames:
-            for seq, frame in read_ahead(self._f, frames):  # decoded ahead on threads
+            for seq in frames:
+                frame = self._f.read_frame(seq)
+                if frame.dtype != self.dtype:
+                    frame = frame.astype(self.dtype)
                 if order.channels == 1:
                     frame = frame[np.newaxis]
                 else:

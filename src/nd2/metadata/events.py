@@ -151,7 +151,9 @@ def frame_rows(reader: ModernReader) -> list[Row]:
         recorded = map(recorded_ms, whole_values(reader, chunk_name("AcqTimesCache"), "<f8", None))
         times = [None if ms is None else ms / 1000 for ms in recorded]  # -1: no time
     # the frames present: a gap in the numbering has no row
-    return loop_rows(reader.experiment, reader.frame_presence(), times, tag_columns(reader))
+    # counts checked against the frames: the Z-series and position columns are sized by them
+    loops = reader.checked_loops()
+    return loop_rows(loops, reader.frame_presence(), times, tag_columns(reader))
 
 
 def loop_rows(

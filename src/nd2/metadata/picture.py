@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nd2 import structures as s
+from nd2.errors import MetadataError
 from nd2.metadata.frame_arrays import F64, I32, value_at
 
 if TYPE_CHECKING:
@@ -260,6 +261,33 @@ def _camera_matrix(pic: Mapping[str, Any]) -> tuple[float, float, float, float]:
 
 
 # ------------------------------------------------------------------ global
+def _component_count(
+    plane: Mapping[str, Any], index: int, attrs: s.Attributes, reader: Any
+) -> int:
+    """``uiCompCount`` of channel *index*: 1 .. the components of a frame (``uiComp``).
+
+    The frame's component count is checked against the frame chunks (see
+    :func:`nd2.readers.frame_grid.check_frame_size`); a channel cannot have
+    more, and lists are sized by it.
+
+    Raises
+    ------
+    MetadataError
+        If the count is not an integer in that range.
+    """
+    comps = plane.get("uiCompCount", 1)
+    if (
+        isinstance(comps, int)
+        and not isinstance(comps, bool)
+        and 1 <= comps <= attrs.componentCount
+    ):
+        return comps
+    raise MetadataError(
+        f"{reader.path}: picture metadata: sPicturePlanes channel {index} has "
+        f"uiCompCount={comps!r}, but a frame holds {attrs.componentCount} component(s)"
+    )
+
+
 def global_metadata(reader: Reader) -> s.Metadata:
     """The :class:`Metadata` of the file (decoded once, then cached)."""
     return reader._cached("metadata", lambda: _build_metadata(reader))
@@ -292,9 +320,10 @@ def _build_metadata(reader: Reader) -> s.Metadata:
     radius = _positive(pic.get("dPinholeRadius"))
     channels = []
     for index, plane in enumerate(planes):
-        comps = plane.get("uiCompCount", 1)
+        comps = _component_count(plane, index, attrs, reader)
         sample_index = plane.get("uiSampleIndex", 0)
-        sample = samples[sample_index] if 0 <= sample_index < len(samples) else {}
+        in_range = isinstance(sample_index, int) and 0 <= sample_index < len(samples)
+        sample = samples[sample_index] if in_range else {}
         color = plane.get("uiColor", 0xFFFFFF)
         pinhole = _positive(plane.get("dPinholeDiameter"))
         rgb_nm = RGB_WAVELENGTHS[index] if index < len(RGB_WAVELENGTHS) else None

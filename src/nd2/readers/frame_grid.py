@@ -116,33 +116,33 @@ class FramePresence:
 
 
 def frame_presence(names: Mapping[bytes, object]) -> FramePresence:
-    """The frame chunks among the chunk *names* of a file.
+    """The frame chunks among the chunk *names* of a file (a chunk map).
 
     Only names of the exact form ``ImageDataSeq|<N>!`` count (no sign, no
     leading zeros): any other spelling is not a frame this reader can name.
+    A chunk map that lists its frame numbers (``frame_numbers()``, a sorted
+    array) is not iterated name by name.
     """
-    numbers_of = getattr(names, "frame_numbers", None)
-    if numbers_of is not None:  # a ChunkMap: its sorted frame numbers, without a loop
-        numbers = numbers_of()
-        low, high = 0, len(numbers)  # the dense run 0..N-1 ends where numbers[i] != i
-        while low < high:
-            mid = (low + high) // 2
-            low, high = (mid + 1, high) if numbers[mid] == mid else (low, mid)
-        return FramePresence(low, frozenset(numbers[low:].tolist()))
-    dense = 0
-    while frame_chunk_name(dense) in names:
-        dense += 1
-    frames = [name for name in names if name.startswith(FRAME_PREFIX)]
-    if len(frames) == dense:
+    listed = getattr(names, "frame_numbers", None)
+    if callable(listed):
+        numbers = [int(n) for n in listed()]  # sorted, unique
+    else:
+        numbers = sorted(n for n in map(_frame_number, names) if n is not None)
+    dense = len(numbers)
+    if not numbers or numbers[-1] == dense - 1:
         return FramePresence(dense)
-    extra = set()
-    for name in frames:
-        digits = name[len(FRAME_PREFIX) : -1]
-        if digits.isdigit() and name.endswith(b"!"):
-            index = int(digits)
-            if index >= dense and frame_chunk_name(index) == name:
-                extra.add(index)
-    return FramePresence(dense, frozenset(extra))
+    dense = next(i for i, n in enumerate(numbers) if n != i)
+    return FramePresence(dense, frozenset(numbers[dense:]))
+
+
+def _frame_number(name: bytes) -> int | None:
+    """N of a chunk name ``ImageDataSeq|N!`` written without sign or leading zeros."""
+    if not name.startswith(FRAME_PREFIX) or not name.endswith(b"!"):
+        return None
+    digits = name[len(FRAME_PREFIX) : -1]
+    if not digits.isdigit() or frame_chunk_name(int(digits)) != name:
+        return None
+    return int(digits)
 
 
 def describe_indices(indices: Sequence[int] | Iterator[int], limit: int = 8) -> str:
@@ -299,9 +299,7 @@ def checked_experiment(
     if not counts or fit[0] == counts[0]:
         return list(loops), None
     first = loops[0]
-    warning = _cut_warning(
-        where, f"the {first.type} (count {first.count})", first.count, fit[0], held
-    )
+    warning = _cut_warning(where, f"the {first.type}", first.count, fit[0], held)
     return [replace(first, count=fit[0]), *loops[1:]], warning
 
 

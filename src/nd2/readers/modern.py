@@ -221,23 +221,27 @@ class ModernReader:
 
     @property
     def experiment(self) -> list[s.ExpLoop]:
-        """The experiment loops, checked against the frames of the file.
+        """The experiment loops as the file states them (counts unchecked)."""
+        return self._cached("experiment", lambda: decode_experiment(self.raw("experiment")))
 
-        See :func:`nd2.readers.frame_grid.checked_experiment`: a loop count
-        that would plan far more frames than the file holds is cut (the
-        outermost, with a warning) or refused (MetadataError).
+    def checked_loops(self) -> list[s.ExpLoop]:
+        """The experiment loops, their counts checked against the frames of the file.
+
+        What sizes anything per frame or per loop index uses.  See
+        :func:`nd2.readers.frame_grid.checked_experiment`: a loop count that
+        would plan far more frames than the file holds is cut (the outermost,
+        with a warning) or refused (MetadataError naming the loops).
         """
 
         def compute() -> list[s.ExpLoop]:
-            loops = decode_experiment(self.raw("experiment"))
             name = self.chunk_name("experiment") or CHUNK_NAMES["experiment"][0]
             where = f"{self.path}: chunk {name.decode()!r}"
-            loops, warning = checked_experiment(loops, self.frame_presence(), where)
+            loops, warning = checked_experiment(self.experiment, self.frame_presence(), where)
             if warning:
                 warnings.warn(warning, IncompleteFileWarning, stacklevel=caller_level())
             return loops
 
-        return self._cached("experiment", compute)
+        return self._cached("checked_loops", compute)
 
     @property
     def layout(self) -> FrameLayout:
@@ -267,7 +271,7 @@ class ModernReader:
 
         def compute() -> dict[str, int]:
             loops: dict[str, int] = {}
-            for loop in self.experiment:
+            for loop in self.checked_loops():
                 loops[AXIS_LETTERS[loop.type]] = loop.count
             layout = self.layout
             frame_bytes = math.prod(layout.frame_shape) * layout.dtype.itemsize
@@ -298,9 +302,9 @@ class ModernReader:
             first = next(gaps, None)
             if first is not None:
                 warnings.warn(
-                    f"{self.path}: frame(s) {describe_indices([first, *gaps])} of "
-                    f"{presence.end} are not in the file (no {frame_chunk_name(first).decode()!r} "
-                    "chunk...): they read as blank frames",
+                    f"{self.path}: frame(s) {describe_indices([first, *gaps])} of frames "
+                    f"0-{presence.end - 1} are not in the file (no ImageDataSeq|N! chunk): "
+                    "they read as blank frames",
                     IncompleteFileWarning,
                     stacklevel=caller_level(),
                 )
