@@ -22,7 +22,7 @@ frame.  Frames the file lacks are zeros.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +34,10 @@ from nd2.deflate import FAST_AFTER, fast_inflater, inflate_into
 from nd2.pixels import TIMESTAMP, FrameLayout, block_to_interleaved
 
 if TYPE_CHECKING:
+    from nd2.nd2file import ND2File
     from nd2.readers.modern import ModernReader
 
-__all__ = ["frame_spans", "read_frames_into", "threads_for"]
+__all__ = ["even_runs", "frame_spans", "read_ahead", "read_frames_into", "threads_for"]
 
 #: Frames at least this large (and without row padding) are read with preadv.
 PREAD_MIN = 1 << 20
@@ -136,6 +137,8 @@ def frame_spans(
     """
     size = len(whole)
     count = int(seqs.max()) + 1
+    if count > 4 * len(seqs) + 4096:  # a few frames numbered far apart: one by one
+        return None
     entries = reader.chunks.chunk_map.frame_offsets(count)[seqs]
     offsets, lengths = entries[:, 0].copy(), entries[:, 1].copy()
     known = reader._frame_offsets
@@ -204,11 +207,11 @@ def _copy_frames(
         if fd is not None:
             _pread_frames(reader, fd, starts, wanted, out)
             return
-    for a, b in _even_runs(starts, wanted):
+    for a, b in even_runs(starts, wanted):
         _copy_run(whole, layout, starts[a:b], wanted[a:b], out)
 
 
-def _even_runs(starts: np.ndarray, wanted: np.ndarray) -> list[tuple[int, int]]:
+def even_runs(starts: np.ndarray, wanted: np.ndarray) -> list[tuple[int, int]]:
     """``[a, b)`` ranges over which *starts* and *wanted* both step evenly forward."""
     n = len(starts)
     step, dest = np.diff(starts), np.diff(wanted)
@@ -318,3 +321,34 @@ def _run(fn: Callable[[Any], None], jobs: list[Any], workers: int) -> None:
     with ThreadPoolExecutor(workers, thread_name_prefix="nd2-read") as pool:
         for _ in pool.map(fn, jobs):
             pass
+
+
+# ----------------------------------------------------------------- read ahead
+#: Frames at least this large are decoded ahead on threads by :func:`read_ahead`.
+AHEAD_MIN = 256 << 10
+
+
+def read_ahead(f: ND2File, seqs: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(seq, f.read_frame(seq))`` for each of *seqs*, in order.
+
+    Compressed frames of modern files (at least :data:`AHEAD_MIN` bytes) are
+    decoded a few frames ahead on threads: exports that take frames one at a
+    time then keep every core busy, with a few frames in memory.
+    """
+    from nd2.readers.modern import ModernReader
+    from nd2.writer.pipeline import ordered_map, pool_size
+
+    reader = f._rdr
+    layout = reader.layout
+    ahead = (
+        isinstance(reader, ModernReader)
+        and layout.compression == "lossless"
+        and layout.block_size >= AHEAD_MIN
+        and threads_for(2 * THREAD_BYTES) > 1
+    )
+    if not ahead:
+        for seq in seqs:
+            yield seq, f.read_frame(seq)
+        return
+    workers, window = pool_size(layout.block_size)
+    yield from ordered_map(f.read_frame, seqs, workers=workers, window=min(window, 2 * workers))
