@@ -135,6 +135,28 @@ class LegacyFile:
         return self.sizes.get("C", 1)
 
 
+def write_mutated(
+    lf: LegacyFile,
+    dest: str | Path,
+    *,
+    patches: Sequence[tuple[int, bytes]] = (),
+    truncate: int | None = None,
+) -> Path:
+    """A damaged copy of ``lf``: bytes overwritten at offsets, then cut at ``truncate``.
+
+    Offsets come from ``lf.boxes``, ``lf.map_offset`` and ``lf.trailer_offset``, e.g.
+    ``patches=[(lf.boxes[3].offset, b"\\0\\0\\0\\0")]`` gives a box of length 0.
+    """
+    raw = bytearray(lf.path.read_bytes())
+    for offset, data in patches:
+        raw[offset : offset + len(data)] = data
+    if truncate is not None:
+        del raw[truncate:]
+    dest = Path(dest)
+    dest.write_bytes(bytes(raw))
+    return dest
+
+
 # ------------------------------------------------------------------ boxes
 
 

@@ -15,12 +15,13 @@ import math
 import re
 import struct
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from legacy_builder import MAP_SIGNATURE, SIGNATURE, LegacyFile
+from legacy_builder import MAP_SIGNATURE, SIGNATURE, LegacyFile, write_mutated
 from legacy_cases import BIOFORMATS_PIXELS_DIFFER, LEGACY_CASES
 from oracles.bioformats import java_available
 from oracles.legacy import bioformats_answers, bioformats_plane, reference_answers
@@ -164,6 +165,18 @@ def test_built_layout_is_what_the_builder_reports(case: LegacyFile) -> None:
     assert len(lf.boxes_tagged(b"VCAL")) == len(lf.boxes_tagged(b"VIMD")) == lf.frame_count
     assert all(b.length - 8 < 32 * 1024 for b in lf.boxes if b.box_type == b"xml ")
     assert b"<?xml" not in raw
+
+
+def test_write_mutated(legacy_dir: dict[str, LegacyFile], tmp_path: Path) -> None:
+    lf = legacy_dir["t_u16_12bit"]
+    box = lf.codestream_boxes[1]
+    cut = write_mutated(lf, tmp_path / "cut.nd2", truncate=box.offset + 100)
+    assert cut.read_bytes() == lf.path.read_bytes()[: box.offset + 100]
+    zero = write_mutated(lf, tmp_path / "zero.nd2", patches=[(box.offset, bytes(4))])
+    raw = zero.read_bytes()
+    assert len(raw) == lf.path.stat().st_size
+    assert raw[box.offset : box.offset + 8] == b"\0\0\0\0jp2c"
+    assert lf.path.read_bytes()[: box.offset] == raw[: box.offset]
 
 
 # ------------------------------------------------------------------ the reference
