@@ -25,10 +25,17 @@ from typing import Any
 
 from nd2.errors import ChunkError
 
-__all__ = ["FAST_AFTER", "deflate", "fast_inflater", "inflate_block", "inflate_into"]
+__all__ = [
+    "FAST_AFTER",
+    "deflate",
+    "fast_inflater",
+    "inflate_block",
+    "inflate_into",
+    "inflater_into",
+]
 
 #: Bytes inflated with zlib before the fast inflater is loaded (imported once).
-FAST_AFTER = 32 << 20
+FAST_AFTER = 8 << 20
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"loaded": False, "decode": None, "zlib_bytes": 0}
@@ -122,6 +129,29 @@ def inflate_into(data: Any, out: Any, where: str) -> None:
             if len(done) == size:
                 return
     out[:] = memoryview(_zlib_inflate(data, size, where))
+
+
+def inflater_into() -> Callable[[Any, Any, Callable[[], str]], None]:
+    """:func:`inflate_into` with the decoder looked up once, for loops over many frames.
+
+    The function returned takes ``(data, out, where)``, *where* a callable that
+    gives the message prefix (made only when a stream is damaged).  Uses the
+    fast inflater when it is loaded.
+    """
+    decode = fast_inflater(load=False)
+
+    def inflate(data: Any, out: Any, where: Callable[[], str]) -> None:
+        if decode is not None:
+            try:
+                done = decode(data, out=out)
+            except Exception:
+                pass
+            else:
+                if len(done) == len(out):
+                    return
+        out[:] = memoryview(_zlib_inflate(data, len(out), where()))
+
+    return inflate
 
 
 def deflate(block: Any, level: int) -> bytes:

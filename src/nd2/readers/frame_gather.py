@@ -30,7 +30,7 @@ import numpy as np
 
 from nd2.container.chunk import CHUNK_MAGIC, HEADER_SIZE
 from nd2.container.chunk_map import FRAME_PREFIX, frame_numbers_at, words_at
-from nd2.deflate import FAST_AFTER, fast_inflater, inflate_into
+from nd2.deflate import FAST_AFTER, fast_inflater, inflater_into
 from nd2.pixels import TIMESTAMP, FrameLayout, block_to_interleaved
 
 if TYPE_CHECKING:
@@ -298,13 +298,15 @@ def _inflate_frames(
     where = f"{reader.path}: frame "
     buffer = whole.data  # slicing a memoryview is cheaper than slicing an array
 
+    into = inflater_into()
+
     def inflate(batch: list[tuple[int, int, int, int]]) -> None:
         for k, seq, start, length in batch:
             data = buffer[start : start + length]
             if padded:  # inflated to a block, then its rows are unpadded
                 out[k] = block_to_interleaved(data, layout, f"{where}{seq}")
             else:
-                inflate_into(data, flat[k], f"{where}{seq}")
+                into(data, flat[k], lambda seq=seq: f"{where}{seq}")  # type: ignore[misc]
 
     per_task = max(1, TASK_BYTES // max(layout.block_size, 1))
     batches = [jobs[i : i + per_task] for i in range(0, len(jobs), per_task)]
