@@ -26,7 +26,7 @@ import numpy as np
 
 from nd2._optional import require
 from nd2.frame_selection import FrameSelection
-from nd2.pixels import FrameLayout, present
+from nd2.pixels import TIMESTAMP, FrameLayout, present
 from nd2.readers.frame_source import FrameLocation, FrameSource
 
 if TYPE_CHECKING:
@@ -89,23 +89,89 @@ def read_whole_frames(source: FrameSource, plan: WholeFrames, workers: int) -> n
     The result is shaped ``loop_shape + ([C,] Y, X[, S])``; as from
     :meth:`ND2File.asarray`, it is a transposed view of frames stored as in
     the file (``Y, X, C, S``): rows without padding go from the file into it
-    with no copy at all.
+    with no copy at all.  Small uncompressed frames evenly spaced in a local
+    file are read a window of the file at a time and copied out of it by one
+    strided view; other frames several per task.
     """
     layout = source.layout
-    stored = np.empty((len(plan.frames), *layout.stored_shape), layout.dtype)
-
-    def fill(k: int) -> None:
-        source.read_stored_into(plan.frames[k], plan.locations[k], stored[k])
-
+    count = len(plan.frames)
+    stored = np.empty((count, *layout.stored_shape), layout.dtype)
     with source.opened():
-        if workers <= 1 or len(plan.frames) <= 1:
-            for k in range(len(plan.frames)):
-                fill(k)
+        jobs = _strided_jobs(source, plan)
+        if jobs is None:
+            per_task = max(1, TASK_BYTES // max(layout.block_size, 1))
+            jobs = [
+                functools.partial(_read_frames, source, plan, range(a, min(a + per_task, count)))
+                for a in range(0, count, per_task)
+            ]
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                job(stored)
         else:
-            with ThreadPoolExecutor(min(workers, len(plan.frames))) as pool:
-                for _ in pool.map(fill, range(len(plan.frames))):
+            with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+                for _ in pool.map(lambda job: job(stored), jobs):
                     pass
     return present(stored.reshape(*plan.loop_shape, *layout.stored_shape), layout)
+
+
+#: Bytes of frames one task reads (several small frames per task).
+TASK_BYTES = 4 << 20
+#: Largest window of the file read at once for strided copies of small frames.
+WINDOW_BYTES = 32 << 20
+#: Frames smaller than this are read by windows (larger ones straight into the result).
+SMALL_FRAME = 1 << 20
+
+
+def _read_frames(source: FrameSource, plan: WholeFrames, ks: range, stored: np.ndarray) -> None:
+    for k in ks:
+        source.read_stored_into(plan.frames[k], plan.locations[k], stored[k])
+
+
+def _strided_jobs(source: FrameSource, plan: WholeFrames) -> list[Any] | None:
+    """Window reads for small uncompressed frames of a local file, or None.
+
+    Every frame must be present, its payload known (see :func:`to_dask`) and
+    the file read with positional reads.
+    """
+    layout = source.layout
+    if layout.compression is not None or layout.block_size >= SMALL_FRAME:
+        return None
+    if any(loc is None or loc[1] is None for loc in plan.locations):
+        return None
+    with source._handle() as handle:
+        if not isinstance(handle, int):
+            return None
+    from nd2.readers.frame_gather import even_runs
+
+    located = np.array(plan.locations, np.int64)
+    if bool((located[:, 1] < TIMESTAMP.size + layout.block_size).any()):
+        return None
+    starts = located[:, 0] + TIMESTAMP.size
+    wanted = np.arange(len(starts))
+    jobs: list[Any] = []
+    for a, b in even_runs(starts, wanted):
+        step = int(starts[a + 1] - starts[a]) if b - a > 1 else layout.block_size
+        per_window = max(1, WINDOW_BYTES // max(step, 1))
+        for w in range(a, b, per_window):
+            stop = min(w + per_window, b)
+            jobs.append(functools.partial(_read_window, source, int(starts[w]), step, w, stop))
+    return jobs
+
+
+def _read_window(
+    source: FrameSource, first: int, step: int, a: int, b: int, stored: np.ndarray
+) -> None:
+    """Frames ``a..b-1``, ``step`` bytes apart from *first*: one read, one strided copy."""
+    from nd2.readers.frame_source import pread_into
+
+    layout = source.layout
+    span = step * (b - a - 1) + layout.block_size
+    window = np.empty(span, np.uint8)
+    with source._handle() as fd:
+        pread_into(fd, window, first, f"{source.path}: frames {a}-{b - 1}")
+    strides = (step, *layout.stored_strides)
+    view: np.ndarray = np.ndarray((b - a, *layout.stored_shape), layout.dtype, window, 0, strides)
+    stored[a:b] = view
 
 
 # ------------------------------------------------------------------- the array
@@ -271,7 +337,7 @@ def to_dask(
     loop_shape = tuple(n for axis, n in sizes.items() if axis not in FRAME_AXES)
     # sequence index of each frame, over the loop axes of the array
     seq = np.arange(int(np.prod(f._loop_shape)), dtype=np.int64).reshape(loop_shape)
-    locations = FrameSource.locations(f, seq.ravel().tolist())
+    locations = _checked_locations(f, seq.ravel(), FrameSource.locations(f, seq.ravel().tolist()))
     mtime = os.stat(source.path).st_mtime_ns if os.path.isfile(source.path) else 0
     token = base.tokenize(source.path, source.size, mtime, normal, copy, f._validate_frames)
     name = f"nd2-{os.path.basename(source.path)}-{token}"
@@ -285,6 +351,35 @@ def to_dask(
     if all(len(c) == 1 for axis, c in zip(sizes, normal) if axis in FRAME_AXES):
         whole = WholeFrames(tuple(seq.ravel().tolist()), tuple(locations), loop_shape)
     return _rebuild(graph, name, normal, f.dtype, source, whole)  # type: ignore[no-any-return]
+
+
+def _checked_locations(
+    f: ND2File, seqs: np.ndarray, locations: list[FrameLocation]
+) -> list[FrameLocation]:
+    """*locations* with the payload of every frame of a memory-mapped file found at once.
+
+    Tasks then read no chunk header.  The headers are checked as the tasks
+    would check them (:func:`nd2.readers.frame_gather.frame_spans`); when one
+    does not check out, *locations* are returned as they are (and the task
+    reading that frame reports it).
+    """
+    from nd2.readers.frame_gather import frame_spans
+    from nd2.readers.modern import ModernReader
+
+    reader = f._rdr
+    todo = [k for k, loc in enumerate(locations) if loc is not None and loc[1] is None]
+    if len(todo) < 64 or not isinstance(reader, ModernReader):
+        return locations
+    whole = reader.chunks.array
+    if whole is None:
+        return locations
+    spans = frame_spans(reader, seqs[todo], whole)
+    if spans is None:
+        return locations
+    found = list(locations)
+    for k, start, length in zip(todo, spans[0].tolist(), spans[1].tolist()):
+        found[k] = (start - TIMESTAMP.size, length + TIMESTAMP.size)
+    return found
 
 
 def plan_blocks(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -304,25 +304,55 @@ class FrameCoder:
 def _write_steps(
     reader: ModernReader, writer: ChunkWriter, steps: list[Step], coder: FrameCoder, bar: Any
 ) -> None:
-    """Write every step in order; frames are encoded on a thread pool when needed."""
+    """Write every step in order; frames are encoded on a thread pool when needed.
 
-    def encode(step: Step) -> tuple[bytes, Any] | None:
-        return None if step.frame is None else coder.encode(step)
+    Consecutive frames go in batches of about :data:`BATCH_BYTES` (one task,
+    one series of system calls), so that small frames cost little each.
+    """
+    per_batch = max(1, BATCH_BYTES // max(coder.layout.block_size, 1))
 
+    def encode(batch: list[Step]) -> list[tuple[bytes, Any]] | None:
+        return None if batch[0].frame is None else [coder.encode(step) for step in batch]
+
+    batches = _step_batches(steps, per_batch)
     if coder.needs_threads:
-        workers, window = pool_size(coder.layout.block_size)
-        encoded = ordered_map(encode, steps, workers=workers, window=window)
+        workers, window = pool_size(per_batch * coder.layout.block_size)
+        encoded = ordered_map(encode, batches, workers=workers, window=window)
     else:
-        encoded = ((step, encode(step)) for step in steps)
-    for step, frame in encoded:
-        if frame is None:
+        encoded = ((batch, encode(batch)) for batch in batches)
+    for batch, frames in encoded:
+        if frames is None:
+            step = batch[0]
             payload = step.payload
             if payload is None:
                 payload = reader.chunks.read_chunk(step.source)
             writer.add(step.name, payload)
         else:
-            writer.add_frame(step.name, *frame)
-            bar.update(1)
+            writer.add_frames([(step.name, *frame) for step, frame in zip(batch, frames)])
+            for _ in frames:  # the bar moves frame by frame, as without batches
+                bar.update(1)
+
+
+#: Bytes of frames per batch of :func:`_write_steps`.
+BATCH_BYTES = 1 << 20
+
+
+def _step_batches(steps: list[Step], size: int) -> Iterator[list[Step]]:
+    """Runs of at most *size* consecutive frame steps; every other step alone."""
+    batch: list[Step] = []
+    for step in steps:
+        if step.frame is None:
+            if batch:
+                yield batch
+                batch = []
+            yield [step]
+            continue
+        batch.append(step)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # ---------------------------------------------------------------- the entry

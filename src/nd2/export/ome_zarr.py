@@ -51,6 +51,7 @@ from nd2.export.zarr_options import (
     merge_shapes,
     normalize_grid,
 )
+from nd2.readers.frame_gather import read_ahead
 
 if TYPE_CHECKING:
     import zarr
@@ -372,8 +373,10 @@ def _read_block(
     buffers = [np.empty((depth_t, channels, depth_z, h, w), f.dtype) for h, w in sizes]
     has_channels = "C" in f.sizes
     samples = f.sizes.get("S", 1)
-    for (it, iz), seq in np.ndenumerate(frames):
-        planes = frame_planes(f.read_frame(int(seq)), has_channels, samples)
+    cells = list(np.ndindex(*frames.shape))
+    decoded = read_ahead(f, [int(frames[cell]) for cell in cells])  # decoded ahead on threads
+    for (it, iz), (_, frame) in zip(cells, decoded):
+        planes = frame_planes(frame, has_channels, samples)
         if ranges is not None:
             ranges.add(planes)
         for level, buffer in enumerate(buffers):

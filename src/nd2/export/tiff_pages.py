@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nd2.export.ome import ome_pixel_dtype
+from nd2.readers.frame_gather import read_ahead
 
 if TYPE_CHECKING:
     from nd2.export.ome_planes import PlaneOrder
@@ -59,8 +60,7 @@ class PageFeed:
         """Every page, position by position, frame by frame, channel by channel."""
         order = self._order
         for frames in order.frames:
-            for seq in frames:
-                frame = self._f.read_frame(seq)
+            for seq, frame in read_ahead(self._f, frames):  # decoded ahead on threads
                 if frame.dtype != self.dtype:
                     frame = frame.astype(self.dtype)
                 if order.channels == 1:

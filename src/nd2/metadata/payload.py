@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from nd2.errors import MetadataError
-from nd2.metadata import lite_variant, lite_view, xml_variant
+from nd2.metadata import lite_variant, lite_view
 
 if TYPE_CHECKING:
     from nd2.readers.modern import ModernReader
@@ -39,6 +39,8 @@ def decode_to_dict(payload: bytes, where: str, strip_prefix: bool = False) -> An
         items = lite_variant.decode(lite_variant.decompress(payload, where), where)
         return lite_variant.to_dict(items, strip_prefix)
     if encoding in ("xml8", "xml16"):
+        from nd2.metadata import xml_variant  # imported when a file has XML metadata
+
         return xml_variant.decode_to_dict(payload, where, strip_prefix)
     return payload
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,16 +21,15 @@ from nd2.writer.streaming import ND2Writer
 def _frames(data: Any, geometry: Geometry) -> Iterator[tuple[int, np.ndarray]]:
     """(sequence index, frame as stored (Y, X, C, S)) in file order, one frame in memory."""
     canonical = geometry.to_canonical(data)
-    n_loops = len(geometry.loop_axes)
-    loop_shape = geometry.loop_shape
-    for seq in range(geometry.frame_count):
-        coords = np.unravel_index(seq, loop_shape) if n_loops else ()
-        frame = canonical[tuple(int(c) for c in coords)]
+    has_c, has_s = "C" in geometry.sizes, "S" in geometry.sizes
+    # C order over the loops is file order (itertools.product: no per-frame unravel)
+    grid = itertools.product(*(range(n) for n in geometry.loop_shape))
+    for seq, coords in zip(range(geometry.frame_count), grid):
         # canonical frame axes are C Y X S: (Y, X, C, S) is what the file stores
-        arr = np.asarray(frame)
-        if "C" not in geometry.sizes:
+        arr = np.asarray(canonical[coords])
+        if not has_c:
             arr = arr[np.newaxis]
-        if "S" not in geometry.sizes:
+        if not has_s:
             arr = arr[..., np.newaxis]
         yield seq, arr.transpose(1, 2, 0, 3)
 
@@ -180,7 +180,11 @@ def imwrite(
 
 
 def _write_all(writer: ND2Writer, data: Any, geometry: Geometry, threads: int | None) -> None:
-    """Write every frame in order; compressed frames are encoded on several threads."""
+    """Write every frame in order, small frames in batches; compression runs on threads.
+
+    A batch holds about :data:`BATCH_BYTES` of frames (at least one frame): it
+    is one task of the thread pool and one series of system calls.
+    """
     frames = _frames(data, geometry)
 
     def stamp(seq: int) -> float:
@@ -189,14 +193,33 @@ def _write_all(writer: ND2Writer, data: Any, geometry: Geometry, threads: int | 
         default = writer.description.timestamp(seq)
         return 0.0 if default is None else default
 
+    per_batch = max(1, BATCH_BYTES // max(writer.layout.block_size, 1))
+    batches = _batched(frames, per_batch)
+
+    def encode(batch: list[tuple[int, np.ndarray]]) -> list[tuple[int, Any, float]]:
+        return [(seq, writer.encode(stored), stamp(seq)) for seq, stored in batch]
+
     if writer.layout.compression is None:
-        for seq, stored in frames:
-            writer._write_block(seq, writer.encode(stored), stamp(seq))
+        for batch in batches:
+            writer._write_blocks(encode(batch))
         return
-    workers, window = pool_size(writer.layout.block_size, threads)
+    workers, window = pool_size(per_batch * writer.layout.block_size, threads)
+    for _, blocks in ordered_map(encode, batches, workers=workers, window=window):
+        writer._write_blocks(blocks)
 
-    def encode(item: tuple[int, np.ndarray]) -> Any:
-        return writer.encode(item[1])
 
-    for (seq, _), block in ordered_map(encode, frames, workers=workers, window=window):
-        writer._write_block(seq, block, stamp(seq))
+#: Bytes of frames per batch (small frames are written and compressed in batches).
+BATCH_BYTES = 1 << 20
+
+
+def _batched(
+    frames: Iterator[tuple[int, np.ndarray]], size: int
+) -> Iterator[list[tuple[int, np.ndarray]]]:
+    batch: list[tuple[int, np.ndarray]] = []
+    for item in frames:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

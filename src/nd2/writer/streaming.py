@@ -372,6 +372,16 @@ class ND2Writer:
         self._times[seq] = stamp
         self._progress.update(1)
 
+    def _write_blocks(self, frames: list[tuple[int, np.ndarray | bytes, float]]) -> None:
+        """:meth:`_write_block` for several ``(seq, block, stamp)`` (fewer system calls)."""
+        self._chunks.add_frames(
+            [(frame_name(seq), TIMESTAMP.pack(stamp), block) for seq, block, stamp in frames]
+        )
+        for seq, _, stamp in frames:
+            self._written[seq] = True
+            self._times[seq] = stamp
+        self._progress.update(len(frames))
+
     # --------------------------------------------------------------- closing
     def close(self) -> None:
         """Finish the file: per-frame arrays, final metadata and the chunk map.
