@@ -1,0 +1,100 @@
+"""nd2.deflate: the fast inflater (libdeflate) and zlib give the same bytes and errors."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nd2 import deflate
+from nd2.errors import ChunkError
+
+HAS_FAST = deflate.fast_inflater() is not None
+
+
+@pytest.fixture(params=["fast", "zlib"])
+def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test with libdeflate loaded, and as if imagecodecs were not installed."""
+    if request.param == "fast":
+        if not HAS_FAST:
+            pytest.skip("imagecodecs (libdeflate) is not installed")
+        monkeypatch.setitem(deflate._state, "loaded", True)
+        monkeypatch.setitem(deflate._state, "decode", deflate.fast_inflater())
+    else:
+        monkeypatch.setitem(deflate._state, "loaded", True)
+        monkeypatch.setitem(deflate._state, "decode", None)
+    yield request.param
+
+
+def blocks() -> st.SearchStrategy[bytes]:
+    noisy = st.binary(min_size=0, max_size=5000)
+    repeated = st.builds(
+        lambda b, n: b * n, st.binary(min_size=1, max_size=7), st.integers(1, 900)
+    )
+    return st.one_of(noisy, repeated)
+
+
+@settings(max_examples=60, deadline=None)
+@given(block=blocks(), level=st.integers(0, 9))
+def test_round_trip_same_bytes_with_either_inflater(block: bytes, level: int) -> None:
+    stream = deflate.deflate(block, level)
+    assert stream == zlib.compress(block, level)  # files do not depend on the extras
+    expected = zlib.decompress(stream)
+    for decode in (deflate.fast_inflater(), None):
+        deflate._state.update(loaded=True, decode=decode)
+        try:
+            assert deflate.inflate_block(stream, len(block), "x") == expected
+            out = np.full(len(block), 7, np.uint8)
+            deflate.inflate_into(stream, out, "x")
+            assert out.tobytes() == expected
+        finally:
+            deflate._state.update(loaded=HAS_FAST, decode=deflate.fast_inflater(load=False))
+
+
+def test_stream_longer_than_the_block_gives_its_first_bytes(inflater: str) -> None:
+    block = bytes(range(256)) * 8
+    stream = zlib.compress(block)
+    assert deflate.inflate_block(stream, 1000, "x") == block[:1000]
+    out = np.zeros(1000, np.uint8)
+    deflate.inflate_into(stream, out, "x")
+    assert out.tobytes() == block[:1000]
+
+
+def test_trailing_bytes_are_ignored(inflater: str) -> None:
+    block = b"abc" * 500
+    assert deflate.inflate_block(zlib.compress(block) + b"junk", len(block), "x") == block
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: s[:-9], "inflates to"),  # cut: fewer bytes
+        (lambda s: b"\x00" + s[1:], "damaged"),  # bad header
+        (lambda s: s[:-1] + bytes([s[-1] ^ 1]), "damaged"),  # bad checksum
+    ],
+)
+def test_damaged_streams_raise_the_zlib_error(inflater: str, damage: object, message: str) -> None:
+    block = bytes(np.random.default_rng(0).integers(0, 9, 3000, dtype=np.uint8))
+    stream = damage(zlib.compress(block))  # type: ignore[operator]
+    with pytest.raises(ChunkError, match=message) as one:
+        deflate.inflate_block(stream, len(block), "file.nd2: frame 3")
+    with pytest.raises(ChunkError) as into:
+        deflate.inflate_into(stream, np.zeros(len(block), np.uint8), "file.nd2: frame 3")
+    assert str(one.value) == str(into.value)
+    assert str(one.value).startswith("file.nd2: frame 3: ")
+
+
+def test_fast_inflater_loads_after_enough_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deflate, "_state", {"loaded": False, "decode": None, "zlib_bytes": 0})
+    monkeypatch.setattr(deflate, "FAST_AFTER", 10_000)
+    stream = zlib.compress(bytes(4000))
+    deflate.inflate_block(stream, 4000, "x")
+    assert not deflate._state["loaded"]  # 4,000 bytes: zlib, nothing imported
+    for _ in range(2):
+        deflate.inflate_block(stream, 4000, "x")
+    assert deflate._state["loaded"]
+    assert (deflate._state["decode"] is not None) == HAS_FAST
