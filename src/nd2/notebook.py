@@ -45,7 +45,7 @@ def summary_html(f: ND2File) -> str:
     """
     title = _cell(lambda: html.escape(_file_name(f)))
     if _closed(f):
-        return f"<div><b>ND2File</b> <code>{title}</code> (closed)</div>"
+        return _ascii(f"<div><b>ND2File</b> <code>{title}</code> (closed)</div>")
     rows = [
         ("Sizes", lambda: _sizes(f)),
         ("Data type", lambda: _dtype(f)),
@@ -60,10 +60,16 @@ def summary_html(f: ND2File) -> str:
     cell = f'<td style="{CELL_STYLE}">'
     body = "".join(f"<tr>{head}{label}</th>{cell}{_cell(read)}</td></tr>" for label, read in rows)
     version = _cell(lambda: html.escape(".".join(map(str, f.version))))
-    return (
+    markup = (
         f"<div><b>ND2File</b> <code>{title}</code> (format {version})"
         f'<table style="{TABLE_STYLE}">{body}</table></div>'
     )
+    return _ascii(markup)
+
+
+def _ascii(markup: str) -> str:
+    """*markup* with character references for non-ASCII text (right in any encoding)."""
+    return markup.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 def _cell(read: Callable[[], str]) -> str:
