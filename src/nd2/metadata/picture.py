@@ -141,6 +141,32 @@ def _positive(value: Any) -> float | None:
     return float(value) if value > 0 else None
 
 
+def _number(value: Any, default: float) -> float:
+    """A float from an integer or double item; *default* for other types (damage)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return float(value)
+
+
+def _integer(value: Any, default: int) -> int:
+    """An integer item; *default* for other types (damage)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return default
+    return value
+
+
+def _coordinate(value: Any) -> float | None:
+    """A stage coordinate (None when missing or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _text(value: Any) -> str | None:
+    """A string item (None when empty or of another type)."""
+    return value if isinstance(value, str) and value else None
+
+
 def _level(node: Any, key: str) -> Mapping[str, Any]:
     value = node.get(key) if isinstance(node, Mapping) else None
     return value if isinstance(value, Mapping) else {}
@@ -161,7 +187,7 @@ def modality_flags(plane: Mapping[str, Any]) -> list[s.ModalityFlags]:
     """Modality names of one channel (section 9.5)."""
     mask = plane.get("uiModalityMask")
     if not isinstance(mask, int):
-        mask = MODALITY_ENUM.get(plane.get("eModality", 0), FLUO | CAMERA)
+        mask = MODALITY_ENUM.get(_integer(plane.get("eModality"), 0), FLUO | CAMERA)
     if not mask & (FLUO | BF):
         # no illumination bit: colour channels are brightfield, others fluorescence
         mask |= BF if plane.get("uiCompCount") == 3 else FLUO
@@ -178,7 +204,7 @@ def _peak_wavelength(spectrum: Mapping[str, Any]) -> float | None:
     points = _points(spectrum)
     if not points:
         return None
-    best = max(points, key=lambda p: p.get("dTValue", 0.0))
+    best = max(points, key=lambda p: _number(p.get("dTValue"), 0.0))
     return _positive(best["dWavelength"])
 
 
@@ -244,8 +270,9 @@ def pixel_to_stage(
     device = _level(plane_sample, "pDeviceSetting")
     if device.get("m_iXYUse0") != 1 or not pic.get("bCalibrated"):
         return None
-    x_dir, y_dir = device.get("m_iXOrientation0", 1), device.get("m_iYOrientation0", 1)
-    cal = float(pic.get("dCalibration", 1.0))
+    x_dir = _number(device.get("m_iXOrientation0"), 1.0)
+    y_dir = _number(device.get("m_iYOrientation0"), 1.0)
+    cal = _number(pic.get("dCalibration"), 1.0)
     a, b, c, d = _camera_matrix(pic)
     m00, m01 = x_dir * a * cal, x_dir * b * cal
     m10, m11 = y_dir * c * cal, y_dir * d * cal
@@ -256,8 +283,8 @@ def pixel_to_stage(
 def _camera_matrix(pic: Mapping[str, Any]) -> tuple[float, float, float, float]:
     keys = ("dStgLgCT11", "dStgLgCT12", "dStgLgCT21", "dStgLgCT22")
     default = (1.0, 0.0, 0.0, 1.0)
-    values = [pic.get(k, dv) for k, dv in zip(keys, default)]
-    return tuple(float(v) for v in values)  # type: ignore[return-value]
+    a, b, c, d = (_number(pic.get(k), dv) for k, dv in zip(keys, default))
+    return a, b, c, d
 
 
 # ------------------------------------------------------------------ global
@@ -311,7 +338,7 @@ def _build_metadata(reader: Reader) -> s.Metadata:
     axis_kind = {2: "time"}
     microscope_common = {
         "objectiveMagnification": objective_magnification(pic, reader),
-        "objectiveName": pic.get("wsObjectiveName") or None,
+        "objectiveName": _text(pic.get("wsObjectiveName")),
         "objectiveNumericalAperture": _positive(pic.get("dObjectiveNA")),
         "zoomMagnification": _positive(pic.get("dZoom")),
         "immersionRefractiveIndex": _positive(pic.get("dRefractIndex1")),
@@ -324,7 +351,7 @@ def _build_metadata(reader: Reader) -> s.Metadata:
         sample_index = plane.get("uiSampleIndex", 0)
         in_range = isinstance(sample_index, int) and 0 <= sample_index < len(samples)
         sample = samples[sample_index] if in_range else {}
-        color = plane.get("uiColor", 0xFFFFFF)
+        color = _integer(plane.get("uiColor"), 0xFFFFFF)
         pinhole = _positive(plane.get("dPinholeDiameter"))
         rgb_nm = RGB_WAVELENGTHS[index] if index < len(RGB_WAVELENGTHS) else None
         if pinhole is None and radius is not None:
@@ -332,7 +359,7 @@ def _build_metadata(reader: Reader) -> s.Metadata:
         channels.append(
             s.Channel(
                 channel=s.ChannelMeta(
-                    name=plane.get("sDescription", ""),
+                    name=_text(plane.get("sDescription")) or "",
                     index=index,
                     color=s.Color.from_abgr_u4(color & 0xFFFFFFFF),
                     emissionLambdaNm=rgb_nm if comps == 3 else emission_nm(plane),
@@ -348,8 +375,8 @@ def _build_metadata(reader: Reader) -> s.Metadata:
                     axesCalibrated=(xy_cal is not None, xy_cal is not None, z_loop is not None),
                     axesCalibration=(xy_cal or 1.0, xy_cal or 1.0, z_cal or 1.0),
                     axesInterpretation=(
-                        axis_kind.get(pic.get("ePictureXAxis", 0), "distance"),  # type: ignore[arg-type]
-                        axis_kind.get(pic.get("ePictureYAxis", 1), "distance"),  # type: ignore[arg-type]
+                        axis_kind.get(_integer(pic.get("ePictureXAxis"), 0), "distance"),  # type: ignore[arg-type]
+                        axis_kind.get(_integer(pic.get("ePictureYAxis"), 1), "distance"),  # type: ignore[arg-type]
                         "distance",
                     ),
                     bitsPerComponentInMemory=attrs.bitsPerComponentInMemory,
@@ -400,8 +427,12 @@ def frame_metadata(reader: ModernReader, index: int) -> s.FrameMetadata:
 
 
 def _coordinates(reader: ModernReader, index: int) -> dict[str, int]:
-    """Loop type -> index of frame *index* (empty beyond the experiment grid)."""
-    loops = reader.experiment
+    """Loop type -> index of frame *index* (empty beyond the experiment grid).
+
+    The grid is that of the loops checked against the frames of the file (a
+    damaged count does not size it).
+    """
+    loops = reader.checked_loops()
     shape = tuple(loop.count for loop in loops)
     if not shape or index >= math.prod(shape):
         return {}
@@ -420,7 +451,7 @@ def frame_position(reader: ModernReader, index: int) -> s.Position:
     (``CustomData|X!``, ``Y!``, ``Z!``) are columns of :func:`nd2.ND2File.events`.
     """
     pic = reader.raw("picture")
-    x, y, z = pic.get("dXPos"), pic.get("dYPos"), pic.get("dZPos")
+    x, y, z = (_coordinate(pic.get(k)) for k in ("dXPos", "dYPos", "dZPos"))
     name = None
     loops = reader.experiment
     coords = _coordinates(reader, index)

@@ -1,0 +1,273 @@
+"""Regression tests for what the fuzzing campaign (``tests/fuzz``) found.
+
+Each test builds a small deterministic mutated file, the way the campaign's
+mutators do (an LV item replaced through the project's own decoder and
+encoder, the chunk rewritten after the last one), and runs the whole public
+API on it in this process (:func:`fuzz.calls.run_calls`, every expensive call
+included): only results and errors of ours may come out.  Then it checks what
+the fix promises.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nd2
+from builders import Loop, build_nd2
+from fuzz.calls import EXTRAS, run_calls
+from fuzz.mutators import Mutant
+from fuzz.structure import FileModel
+from nd2.metadata import lite_variant as lv
+
+Items = list[lv.Item]
+
+
+def rewrite_lv(src: Path, dest: Path, chunk: bytes, edit: Callable[[Items], None]) -> Path:
+    """Copy *src* to *dest* with the LV chunk *chunk* decoded, edited and re-encoded."""
+    model = FileModel(src.name, src.read_bytes())
+    items = lv.decode(model.payload(chunk))
+    edit(items)
+    m = Mutant(model, bytearray(model.data), {chunk: lv.encode(items)})
+    m.rebuild()
+    dest.write_bytes(bytes(m.data))
+    return dest
+
+
+def replace_item(items: Items, path: str, make: Callable[[lv.Item], lv.Item]) -> None:
+    """Replace the item at *path* (names joined by ``/``; ``#N`` for the N-th item).
+
+    A last name that is not there is added to its level.
+    """
+    *parents, last = path.split("/")
+    level = items
+    for name in parents:
+        level = _find(level, name)[1].value.items
+    try:
+        index, old = _find(level, last)
+    except KeyError:  # not there: added
+        level.append(make(lv.Item(lv.UINT32, last, 0)))
+        return
+    level[index] = make(old)
+
+
+def _find(level: Items, name: str) -> tuple[int, lv.Item]:
+    if name.startswith("#"):
+        index = int(name[1:])
+        return index, level[index]
+    for index, item in enumerate(level):
+        if item.name == name:
+            return index, item
+    raise KeyError(name)
+
+
+def assert_only_ours(path: Path, tmp_path: Path) -> dict[str, str]:
+    """Run every API call on *path*; each is ok or one of our errors.  Call -> outcome."""
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_calls(str(path), str(out), random.Random(0), list(EXTRAS))
+    problems = [r for r in results if r["outcome"] not in ("ok", "expected")]
+    assert not problems, "\n".join(
+        f"{r['call']}: {r['type']}: {r['message']}\n{r['trace']}" for r in problems
+    )
+    return {r["call"]: r["outcome"] for r in results}
+
+
+# ----------------------------------------------------------------- experiment
+@pytest.fixture
+def tz_file(tmp_path: Path) -> Path:
+    data = np.arange(2 * 3 * 6 * 8, dtype=np.uint16).reshape(2, 3, 6, 8)
+    return build_nd2(tmp_path / "tz.nd2", data, loops=[Loop("T", 2), Loop("Z", 3)])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        lv.f64("uiCount", math.nan),
+        lv.f64("uiCount", math.inf),
+        lv.text("uiCount", "3"),
+        lv.i32("uiCount", -1),
+        lv.f64("uiCount", 2.5),
+    ],
+    ids=["nan", "inf", "text", "negative", "fraction"],
+)
+def test_loop_count_of_the_wrong_type_drops_the_loop(
+    tz_file: Path, tmp_path: Path, value: lv.Item
+) -> None:
+    """A loop count that is not a positive integer (found: ``int(nan)`` ValueError
+    from every call) leaves that loop out; the frames stay readable."""
+    path = rewrite_lv(
+        tz_file,
+        tmp_path / "bad.nd2",
+        b"ImageMetadataLV!",
+        lambda items: replace_item(
+            items, "SLxExperiment/ppNextLevelEx/#0/uLoopPars/uiCount", lambda old: value
+        ),
+    )
+    outcomes = assert_only_ours(path, tmp_path)
+    assert outcomes["asarray"] == outcomes["experiment"] == "ok"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with nd2.ND2File(path) as f:
+            assert [loop.type for loop in f.experiment] == ["TimeLoop"]
+            assert f.asarray().size == 2 * 3 * 6 * 8  # every frame still there
+
+
+def test_integral_double_loop_count_is_a_count(tz_file: Path, tmp_path: Path) -> None:
+    path = rewrite_lv(
+        tz_file,
+        tmp_path / "double.nd2",
+        b"ImageMetadataLV!",
+        lambda items: replace_item(
+            items,
+            "SLxExperiment/ppNextLevelEx/#0/uLoopPars/uiCount",
+            lambda old: lv.f64("uiCount", 3.0),
+        ),
+    )
+    assert_only_ours(path, tmp_path)
+    with nd2.ND2File(path) as f:
+        assert dict(f.sizes) == {"T": 2, "Z": 3, "Y": 6, "X": 8}
+
+
+@pytest.mark.parametrize(
+    "key", ["dZStep", "dZLow", "dZHigh", "dZHome", "iType", "wsZDevice", "bZInverted"]
+)
+def test_z_parameters_of_the_wrong_type(tz_file: Path, tmp_path: Path, key: str) -> None:
+    """Z-stack parameters of another type (found: TypeError/ValueError from
+    ``float('x')``, ``'x' < 4``, ``abs(str - float)``) are taken as missing."""
+    path = rewrite_lv(
+        tz_file,
+        tmp_path / "z.nd2",
+        b"ImageMetadataLV!",
+        lambda items: replace_item(
+            items,
+            f"SLxExperiment/ppNextLevelEx/#0/uLoopPars/{key}",
+            lambda old: lv.text(old.name, "x"),
+        ),
+    )
+    assert_only_ours(path, tmp_path)
+    with nd2.ND2File(path) as f:
+        assert f.sizes["Z"] == 3
+        (z_loop,) = [lp for lp in f.experiment if lp.type == "ZStackLoop"]
+        assert math.isfinite(z_loop.parameters.stepUm)
+
+
+@pytest.mark.parametrize("key", ["dPeriod", "dStart", "dDuration", "dAvgPeriodDiff"])
+def test_time_parameters_of_the_wrong_type(tz_file: Path, tmp_path: Path, key: str) -> None:
+    path = rewrite_lv(
+        tz_file,
+        tmp_path / "t.nd2",
+        b"ImageMetadataLV!",
+        lambda items: replace_item(
+            items, f"SLxExperiment/uLoopPars/{key}", lambda old: lv.blob(old.name, b"\x01\x02")
+        ),
+    )
+    assert_only_ours(path, tmp_path)
+    with nd2.ND2File(path) as f:
+        (t_loop,) = [lp for lp in f.experiment if lp.type == "TimeLoop"]
+        assert isinstance(t_loop.parameters.periodMs, float)
+
+
+def test_xy_points_of_the_wrong_type(tmp_path: Path) -> None:
+    """Stage positions and names of another type (found: ``str + float``)."""
+    data = np.zeros((3, 6, 8), np.uint16)
+    src = build_nd2(tmp_path / "p.nd2", data, loops=[Loop("P", 3, {"names": ["a", "b", "c"]})])
+
+    def edit(items: Items) -> None:
+        point = "SLxExperiment/uLoopPars/Points/#1"
+        replace_item(items, f"{point}/dPosX", lambda old: lv.text("dPosX", "12"))
+        replace_item(items, f"{point}/dPosName", lambda old: lv.u32("dPosName", 7))
+        replace_item(
+            items, "SLxExperiment/uLoopPars/bRelativeXY", lambda old: lv.flag(old.name, True)
+        )
+        replace_item(
+            items, "SLxExperiment/uLoopPars/dReferenceX", lambda old: lv.text(old.name, "x")
+        )
+
+    path = rewrite_lv(src, tmp_path / "bad.nd2", b"ImageMetadataLV!", edit)
+    assert_only_ours(path, tmp_path)
+    with nd2.ND2File(path) as f:
+        points = f.experiment[0].parameters.points
+        assert points[1].name is None and points[2].name == "c"
+        assert points[2].stagePositionUm.x == 200.0
+
+
+def rewrite_payload(src: Path, dest: Path, chunk: bytes, edit: Callable[[bytes], bytes]) -> Path:
+    """Copy *src* to *dest* with the payload of *chunk* replaced by ``edit(payload)``."""
+    model = FileModel(src.name, src.read_bytes())
+    m = Mutant(model, bytearray(model.data), {chunk: edit(model.payload(chunk))})
+    m.rebuild()
+    dest.write_bytes(bytes(m.data))
+    return dest
+
+
+# ------------------------------------------------------------ picture metadata
+def test_frame_metadata_of_a_loop_count_beyond_int64(tmp_path: Path) -> None:
+    """An XML loop count of 10**26 (found: ``np.unravel_index`` ValueError "Maximum
+    allowed dimension exceeded" from frame_metadata and ome_metadata): frame
+    coordinates come from the loops checked against the frames."""
+    data = np.arange(3 * 6 * 8, dtype=np.uint16).reshape(3, 6, 8)
+    src = build_nd2(tmp_path / "xml.nd2", data, loops=[Loop("T", 3)], version="Ver2.1")
+    count = b'<uiCount runtype="lx_uint32" value="3"/>'
+    path = rewrite_payload(
+        src,
+        tmp_path / "huge.nd2",
+        b"ImageMetadata!",
+        lambda xml: xml.replace(count, count.replace(b'"3"', b'"' + b"9" * 26 + b'"'), 1),
+    )
+    outcomes = assert_only_ours(path, tmp_path)
+    assert outcomes["frame_metadata"] == outcomes["ome_metadata"] == "ok"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with nd2.ND2File(path) as f:
+            assert f.experiment[0].count == 10**26 - 1  # as the file states it
+            assert f.sizes["T"] == 3
+            np.testing.assert_array_equal(f.asarray(), data)
+
+
+PICTURE = "SLxPictureMetadata"
+PLANE = f"{PICTURE}/sPicturePlanes/sPlaneNew/a0"
+
+
+@pytest.mark.parametrize(
+    ("path", "item"),
+    [
+        (f"{PICTURE}/ePictureXAxis", lv.level("ePictureXAxis", lv.u32("x", 1))),
+        (f"{PICTURE}/dCalibration", lv.text("dCalibration", "0.5")),
+        (f"{PICTURE}/dStgLgCT11", lv.text("dStgLgCT11", "x")),
+        (f"{PICTURE}/dXPos", lv.text("dXPos", "x")),
+        (f"{PICTURE}/wsObjectiveName", lv.f64("wsObjectiveName", 1.0)),
+        (f"{PLANE}/uiColor", lv.text("uiColor", "red")),
+        (f"{PLANE}/sDescription", lv.u32("sDescription", 5)),
+        (f"{PLANE}/uiModalityMask", lv.level("uiModalityMask")),
+        (
+            f"{PLANE}/pFluorescentProbe/m_EmissionSpectrum/pPoint/Point0/dTValue",
+            lv.text("dTValue", "x"),
+        ),
+    ],
+    ids=lambda v: v.split("/")[-1] if isinstance(v, str) else "",
+)
+def test_picture_items_of_the_wrong_type(tmp_path: Path, path: str, item: lv.Item) -> None:
+    """Picture metadata items of another type (found: ``unhashable type: 'LiteView'``
+    for ePictureXAxis, and str/float TypeErrors and ValueErrors) are taken as
+    missing: the metadata, frame metadata and exports stay readable."""
+    data = np.arange(2 * 6 * 8, dtype=np.uint16).reshape(2, 6, 8)
+    src = build_nd2(tmp_path / "t.nd2", data, loops=[Loop("T", 2)])
+
+    def edit(items: Items) -> None:
+        if path.endswith("/dXPos") or path.endswith("/dCalibration"):
+            replace_item(items, f"{PICTURE}/bCalibrated", lambda old: lv.flag(old.name, True))
+        replace_item(items, path, lambda old: item)
+
+    bad = rewrite_lv(src, tmp_path / "bad.nd2", b"ImageMetadataSeqLV|0!", edit)
+    outcomes = assert_only_ours(bad, tmp_path)
+    assert outcomes["metadata"] == outcomes["frame_metadata"] == "ok"
+    assert outcomes["ome_metadata"] == outcomes["write_tiff"] == "ok"
