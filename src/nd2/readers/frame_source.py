@@ -31,7 +31,8 @@ from nd2.frame_selection import (
     release_rest,
 )
 from nd2.pixels import TIMESTAMP, FrameLayout, block_to_interleaved
-from nd2.readers.modern import READ_LIMIT, ModernReader, frame_chunk_name
+from nd2.readers.frame_grid import frame_chunk_name
+from nd2.readers.modern import READ_LIMIT, ModernReader
 
 if TYPE_CHECKING:
     from nd2.nd2file import ND2File

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -22,6 +23,7 @@ import numpy as np
 
 from nd2 import structures as s
 from nd2.container.box_file import CODESTREAM, FRAME_TAG, UNTAGGED, XML, BoxFile
+from nd2.container.chunk_file import caller_level
 from nd2.container.jp2_boxes import ImageHeader, MapEntry, decode_ihdr, find_sub_box
 from nd2.container.sources import ByteSource
 from nd2.errors import ChunkError, MetadataError, ND2Error
@@ -168,8 +170,25 @@ class LegacyReader:
 
     def dimensions(self) -> dict[str, int]:
         """Axis letter -> count from the ``Dimensions:`` line of the text info (12.6)."""
-        description = self.raw("text_info").get("TextInfoItem_5")
-        return lx.dimensions(description) if isinstance(description, str) else {}
+
+        def compute() -> dict[str, int]:
+            description = self.raw("text_info").get("TextInfoItem_5")
+            return lx.dimensions(description) if isinstance(description, str) else {}
+
+        return self._cached(
+            "dimensions", lambda: self._tolerant("its Dimensions: line is not used", compute, {})
+        )
+
+    def _tolerant(self, consequence: str, compute: Callable[[], T], default: T) -> T:
+        """``compute()``, or *default* with a warning when a box it reads is damaged.
+
+        The pixels stay readable when a metadata box that shapes them is damaged.
+        """
+        try:
+            return compute()
+        except ND2Error as exc:
+            warnings.warn(f"{exc}; {consequence}", UserWarning, stacklevel=caller_level())
+            return default
 
     # -------------------------------------------------------------- geometry
     @property
@@ -207,7 +226,9 @@ class LegacyReader:
         """Channels: the picture planes, else the ``Dimensions:`` line, else the codestreams."""
 
         def compute() -> int:
-            count = self.picture_planes().get("uiCount")
+            empty: Mapping[str, Any] = {}
+            planes = self._tolerant("channels are counted otherwise", self.picture_planes, empty)
+            count = planes.get("uiCount")
             if isinstance(count, int) and 0 < count <= len(self.codestreams):
                 return count
             count = self.dimensions().get("C")
@@ -233,7 +254,10 @@ class LegacyReader:
     def _raw_attributes(self) -> dict[str, Any]:
         header = self.image_header
         storage = 8 if header.bits <= 8 else 16 if header.bits <= 16 else 32
-        significant = lx.significant_bits(self.document(b"ARTT")) or header.bits
+        artt: dict[str, Any] = self._tolerant(
+            "significant bits taken from 'ihdr'", lambda: self.document(b"ARTT"), {}
+        )
+        significant = lx.significant_bits(artt) or header.bits
         # no compression attributes: whether JPEG 2000 codestreams lost detail is
         # not in their headers (a truncated reversible 5/3 stream is lossy too)
         return {
@@ -272,13 +296,20 @@ class LegacyReader:
 
     @property
     def experiment(self) -> list[s.ExpLoop]:
-        def compute() -> list[s.ExpLoop]:
+        def decode() -> list[s.ExpLoop]:
+            tree = self.raw("experiment")
             try:
-                loops = decode_experiment(self.raw("experiment"))
+                return decode_experiment(tree)
+            except ND2Error:
+                raise
             except (TypeError, ValueError, KeyError, AttributeError) as exc:
                 raise MetadataError(
                     f"{self.path}: experiment box cannot be decoded ({exc})"
                 ) from None
+
+        def compute() -> list[s.ExpLoop]:
+            none: list[s.ExpLoop] = []
+            loops = self._tolerant("loops taken from the Dimensions: line", decode, none)
             loops = lx.trim_loops(loops, self.dimensions())
             frames = self.frame_count()
             if not loops and frames > 1:  # no experiment: the frames are a time series
