@@ -37,7 +37,7 @@ __all__ = [
     "FramePresence",
     "check_frame_size",
     "checked_experiment",
-    "describe_indices",
+    "describe_runs",
     "fit_counts",
     "frame_chunk_name",
     "frame_grid",
@@ -98,11 +98,12 @@ class FramePresence:
         """One past the highest frame index present."""
         return max(self.extra) + 1 if self.extra else self.dense
 
-    def missing(self) -> Iterator[int]:
-        """Frame indices below :attr:`end` that have no chunk, in order."""
+    def missing(self) -> Iterator[range]:
+        """Runs of frame indices below :attr:`end` that have no chunk, in order."""
         last = self.dense
         for index in sorted(self.extra):
-            yield from range(last, index)
+            if index > last:
+                yield range(last, index)
             last = index + 1
 
     def without(self, index: int) -> FramePresence:
@@ -145,15 +146,9 @@ def _frame_number(name: bytes) -> int | None:
     return int(digits)
 
 
-def describe_indices(indices: Sequence[int] | Iterator[int], limit: int = 8) -> str:
-    """``"2, 5-7 and 3 more"``: runs of consecutive indices, at most *limit* runs."""
-    runs: list[list[int]] = []
-    for index in indices:
-        if runs and runs[-1][1] == index - 1:
-            runs[-1][1] = index
-        else:
-            runs.append([index, index])
-    shown = [f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:limit]]
+def describe_runs(runs: Sequence[range], limit: int = 8) -> str:
+    """``"2, 5-7 and 3 more run(s)"``: runs of consecutive indices, at most *limit* shown."""
+    shown = [f"{r.start}" if len(r) == 1 else f"{r.start}-{r.stop - 1}" for r in runs[:limit]]
     rest = len(runs) - limit
     return ", ".join(shown) + (f" and {rest} more run(s)" if rest > 0 else "")
 

@@ -47,7 +47,7 @@ from nd2.readers.frame_grid import (
     FramePresence,
     check_frame_size,
     checked_experiment,
-    describe_indices,
+    describe_runs,
     frame_chunk_name,
     frame_grid,
     frame_presence,
@@ -298,11 +298,10 @@ class ModernReader:
             end = presence.end
             if end and self.chunks.recovered and not self._frame_complete(end - 1):
                 presence = presence.without(end - 1)  # the writer stopped inside it
-            gaps = presence.missing()
-            first = next(gaps, None)
-            if first is not None:
+            gaps = list(presence.missing())  # runs: at most one per frame present
+            if gaps:
                 warnings.warn(
-                    f"{self.path}: frame(s) {describe_indices([first, *gaps])} of frames "
+                    f"{self.path}: frame(s) {describe_runs(gaps)} of frames "
                     f"0-{presence.end - 1} are not in the file (no ImageDataSeq|N! chunk): "
                     "they read as blank frames",
                     IncompleteFileWarning,
