@@ -30,7 +30,7 @@ from fuzz import calls as fuzz_calls
 from fuzz.campaign import prepare
 from fuzz.corpus import Corpus
 from fuzz.mutators import FAMILIES, LV_WORDS, Mutant, set_field
-from fuzz.runner import ForkServer, Prepared
+from fuzz.runner import ForkServer, Prepared, warm_up
 from fuzz.structure import FileModel, read_container
 from nd2.errors import CorruptFileError
 from nd2.metadata import lite_variant as lv
@@ -200,7 +200,12 @@ def _raise_ours(s: Any, f: Any) -> None:
 
 
 def _allocate(s: Any, f: Any) -> None:
-    s.call("selftest", lambda: np.ones(1 << 40, np.uint8))
+    # beyond the allowance the test sets: 64 MiB + 16 x the file's size
+    s.call("selftest", lambda: np.ones((72 << 20) + 16 * os.path.getsize(s.path), np.uint8))
+
+
+def _allocate_within(s: Any, f: Any) -> None:
+    s.call("selftest", lambda: np.ones(32 << 20, np.uint8))
 
 
 def _sleep(s: Any, f: Any) -> None:
@@ -227,6 +232,7 @@ def _modify(s: Any, f: Any) -> None:
         (_raise_ours, "expected"),
         (_raise_type_error, "foreign"),
         (_allocate, "memory"),
+        (_allocate_within, "ok"),
         (_sleep, "hang"),
         (_segfault, "crash"),
         (_modify, "modified"),
@@ -240,9 +246,14 @@ def test_runner_recognises_each_outcome(
         monkeypatch.setitem(fuzz_calls.EXTRAS, "selftest", action)
         extras = ["selftest"]
     prep = Prepared(0, "small", SMALL.read_bytes(), ["none"], extras, "seed")
-    with ForkServer(workers=1, time_limit=3.0) as server:
+    warm_up()  # what the children import lazily must not count against their cap
+    with ForkServer(workers=1, time_limit=3.0, mem_slack=64 << 20) as server:
         (result,) = list(server.run([prep]))
-    assert result.outcome == outcome, (result.calls, result.detail)
+    assert result.outcome == outcome, (
+        [(c["call"], c["outcome"], c["vm"] >> 20, c["message"], c["trace"]) for c in result.calls],
+        result.cap >> 20,
+        result.detail,
+    )
     if outcome == "foreign":
         (problem,) = result.problems()
         assert problem["type"] == "builtins.TypeError" and "[] < 1" in problem["trace"]

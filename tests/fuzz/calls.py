@@ -51,6 +51,8 @@ class CallResult:
     seconds: float = 0.0
     #: exception type and the innermost frame in nd2 (groups findings)
     where: str = ""
+    #: the process's address-space size after the call (bytes; 0 if unknown)
+    vm: int = 0
 
 
 def classify(exc: BaseException) -> str:
@@ -74,6 +76,18 @@ def trace_tail(exc: BaseException, frames: int = 8) -> str:
         f":{fs.lineno} in {fs.name}: {fs.line}"
         for fs in summary
     )
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def vm_size() -> int:
+    """This process's address-space size in bytes (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def innermost(exc: BaseException) -> str:
@@ -112,10 +126,12 @@ class Session:
             else:
                 record.message = str(exc)[:160]
             self.results.append(record)
+            record.vm = vm_size()
             if outcome == "memory":
                 raise _Stop from exc
             return None
-        self.results.append(CallResult(name, "ok", seconds=time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        self.results.append(CallResult(name, "ok", seconds=seconds, vm=vm_size()))
         return result
 
     def out(self, name: str) -> str:

@@ -63,8 +63,9 @@ class Summary:
     findings: list[dict[str, object]] = field(default_factory=list)
     #: per call: outcome -> count
     calls: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: largest address space a child used, over its cap (fraction)
-    peak_fraction: float = 0.0
+    #: most address space the calls of a case added (bytes), and that case
+    growth: int = 0
+    growth_case: str = ""
     #: findings grouped: "outcome: exception at module:function" -> case count
     groups: dict[str, int] = field(default_factory=dict)
 
@@ -73,7 +74,7 @@ class Summary:
         return self.cases / self.seconds if self.seconds else 0.0
 
 
-def describe(result: CaseResult, seed: int) -> str:
+def describe(result: CaseResult, seed: int, families: list[str] | None = None) -> str:
     """A finding, readable, with the command that reproduces it."""
     lines = [
         f"--- case {result.index} ({result.sample}): {result.outcome}",
@@ -85,9 +86,10 @@ def describe(result: CaseResult, seed: int) -> str:
         lines += [f"      {line}" for line in call["trace"].splitlines()]
     if result.detail:
         lines += [f"  | {line}" for line in result.detail.strip().splitlines()[-25:]]
+    only = "".join(f" --family {name}" for name in families or ())
     lines.append(
         f"  repro: python scripts/fuzz_campaign.py --seed {seed} --case {result.index} "
-        f"--file {result.sample}"
+        f"--file {result.sample}{only} --inline"
     )
     return "\n".join(lines)
 
@@ -103,6 +105,7 @@ def run_campaign(
     mem_slack: int = 256 << 20,
     files: list[str] | None = None,
     case_file: str | None = None,
+    families: list[str] | None = None,
     keep: Path | None = None,
     log: Path | None = None,
     progress: float = 0.0,
@@ -112,7 +115,7 @@ def run_campaign(
     groups: Counter[str] = Counter()
     calls: dict[str, Counter[str]] = {}
     findings: list[dict[str, object]] = []
-    peak = 0.0
+    growth, growth_case = 0, ""
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nd2-fuzz-corpus-") as tmp:
         corpus = Corpus(Path(tmp), files)
@@ -120,7 +123,7 @@ def run_campaign(
 
         def cases() -> Iterator[Prepared]:
             for index in indices:
-                yield prepare(corpus, seed, index, extras_per_case, case_file)
+                yield prepare(corpus, seed, index, extras_per_case, case_file, families)
 
         out = log.open("a") if log else None
         last = time.monotonic()
@@ -133,19 +136,22 @@ def run_campaign(
                 totals[result.outcome] += 1
                 for call in result.calls:
                     calls.setdefault(call["call"], Counter())[call["outcome"]] += 1
-                if result.cap:
-                    peak = max(peak, result.vm_peak / result.cap)
+                if result.growth > growth:
+                    growth = result.growth
+                    growth_case = (
+                        f"case {result.index} ({result.sample}, {result.file_size} bytes)"
+                    )
                 if result.outcome not in ACCEPTED:
                     for key in _group_keys(result):
                         groups[key] += 1
-                    text = describe(result, seed)
+                    text = describe(result, seed, families)
                     findings.append({**asdict(result), "text": text})
                     if out:
                         print(text, file=out, flush=True)
                     if keep:
                         keep.mkdir(parents=True, exist_ok=True)
                         data = prepare(
-                            corpus, seed, result.index, extras_per_case, result.sample
+                            corpus, seed, result.index, extras_per_case, result.sample, families
                         ).data
                         (keep / f"case{result.index}.nd2").write_bytes(data)
                 if progress and time.monotonic() - last > progress:
@@ -163,7 +169,8 @@ def run_campaign(
         {k: totals.get(k, 0) for k in OUTCOMES},
         findings,
         {k: dict(v) for k, v in sorted(calls.items())},
-        peak,
+        growth,
+        growth_case,
         dict(groups.most_common()),
     )
 
@@ -186,7 +193,8 @@ def report(summary: Summary) -> str:
         f"nd2 fuzz campaign: {summary.cases} cases, seed {summary.seed}, "
         f"{summary.workers} workers, {summary.seconds:.1f} s ({summary.rate:.1f} cases/s)",
         f"outcomes: {_totals_line(summary.totals)}",
-        f"largest address space used: {summary.peak_fraction:.0%} of the cap",
+        f"most address space added by a case: {summary.growth / 2**20:.0f} MiB "
+        f"({summary.growth_case})",
     ]
     if summary.groups:
         lines.append("findings by place (cases):")
@@ -227,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--family",
         action="append",
         choices=sorted(FAMILIES),
-        help="with --inline/--show: force these mutation families",
+        help="draw mutations from these families only",
     )
     parser.add_argument("--keep", type=Path, help="write the file of every finding here")
     parser.add_argument("--log", type=Path, help="append findings and progress to this file")
@@ -281,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mem_slack=args.mem_slack_mib << 20,
         files=args.files,
         case_file=case_file,
+        families=args.family,
         keep=args.keep,
         log=args.log,
         progress=args.progress,

@@ -653,13 +653,12 @@ def mutate(
 ) -> tuple[bytes, list[str]]:
     """Apply one to three mutations to *model*'s file; returns the bytes and descriptions.
 
-    *families* forces the families to use (in the order given, sorted by phase).
+    *families* restricts the families drawn from (default: all, by weight).
     """
-    if families is None:
-        names = list(FAMILIES)
-        weights = [FAMILIES[n][1] for n in names]
-        count = rng.choices([1, 2, 3], [65, 25, 10])[0]
-        families = rng.choices(names, weights, k=count)
+    names = list(families or FAMILIES)
+    weights = [FAMILIES[n][1] for n in names]
+    count = rng.choices([1, 2, 3], [65, 25, 10])[0]
+    families = rng.choices(names, weights, k=count)
     chosen = sorted(families, key=lambda n: FAMILIES[n][0])
     m = Mutant(model, bytearray(model.data), {})
     notes: list[str] = []

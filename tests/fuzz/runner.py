@@ -7,9 +7,10 @@ directory (``/dev/shm`` when there is one), forks, and the child
 - sends stdout/stderr to ``/dev/null`` and faulthandler to a file of its own
   (a crash or a hang leaves the Python stack there),
 - arms ``faulthandler.dump_traceback_later(time_limit, exit=True)``,
-- caps its address space (``RLIMIT_AS``) at the interpreter's size at the fork
-  plus ``mem_slack`` plus ``mem_factor`` times the file's size, and the size of
-  the files it may write (``RLIMIT_FSIZE``) likewise,
+- caps its address space (``RLIMIT_AS``) at its size once set up (the
+  interpreter's baseline) plus ``mem_slack`` plus ``mem_factor`` times the
+  file's size, and the size of each file it writes (``RLIMIT_FSIZE``) at the
+  same allowance,
 - makes the calls of :mod:`fuzz.calls` and writes their results (JSON) to a pipe.
 
 The parent runs up to ``workers`` children at once, kills one that outlives its
@@ -26,7 +27,6 @@ from __future__ import annotations
 import ctypes
 import faulthandler
 import gc
-import hashlib
 import importlib
 import json
 import os
@@ -44,13 +44,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fuzz.calls import SEVERITY, run_calls
+from fuzz.calls import SEVERITY, run_calls, vm_size
 
 #: outcomes, from the best to the worst
 OUTCOMES = ("ok", "expected", "foreign", "memory", "modified", "hang", "crash", "harness")
 _RANK = {name: i for i, name in enumerate(OUTCOMES)}
 _M_ARENA_MAX = -8
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 _GRACE = 5.0
 
 
@@ -79,7 +78,10 @@ class CaseResult:
     calls: list[dict[str, str]] = field(default_factory=list)
     detail: str = ""
     vm_peak: int = 0
+    #: the child's address-space cap (bytes)
     cap: int = 0
+    #: most address space the calls added to the child's size once set up (bytes)
+    growth: int = 0
     file_size: int = 0
 
     def problems(self) -> list[dict[str, str]]:
@@ -151,11 +153,6 @@ def _lazy_imports(sample: str) -> list[str]:
     return names
 
 
-def _vm_size() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[0]) * _PAGE
-
-
 def _vm_peak() -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -165,28 +162,40 @@ def _vm_peak() -> int:
 
 
 def _child(
-    prep: Prepared, path: str, outdir: str, fault_path: str, wfd: int, limit: float, cap: int
+    prep: Prepared,
+    path: str,
+    outdir: str,
+    fault_path: str,
+    wfd: int,
+    limit: float,
+    allowance: int,
 ) -> None:
-    """The body of a case's child process (never returns)."""
+    """The body of a case's child process (never returns).
+
+    The address space is capped at its size once set up plus *allowance*.
+    """
     code = 70
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        fault = open(fault_path, "w")  # noqa: SIM115 - lives until _exit
-        faulthandler.enable(fault)
-        faulthandler.dump_traceback_later(limit, exit=True, file=fault)
         try:  # new threads share the main malloc arena (64 MiB reservations each otherwise)
             ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1)
         except (OSError, AttributeError):
             pass
+        fault = open(fault_path, "w")  # noqa: SIM115 - lives until _exit
+        faulthandler.enable(fault)
+        faulthandler.dump_traceback_later(limit, exit=True, file=fault)  # (a thread)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # too big a file: EFBIG, not a signal
+        base = vm_size()
+        cap = base + allowance
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (allowance, allowance))
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         warnings.simplefilter("ignore")
         calls = run_calls(path, outdir, random.Random(prep.call_seed), prep.extras)
-        message = json.dumps({"calls": calls, "vm_peak": _vm_peak()}).encode()
+        report = {"calls": calls, "vm_peak": _vm_peak(), "base": base, "cap": cap}
+        message = json.dumps(report).encode()
         view = memoryview(message)
         while view:
             view = view[os.write(wfd, view) :]
@@ -209,9 +218,8 @@ class _Running:
     pid: int
     rfd: int
     slot: str
-    digest: bytes
     started: float
-    cap: int
+    allowance: int
     buf: bytearray = field(default_factory=bytearray)
     eof: bool = False
     killed: bool = False
@@ -230,8 +238,8 @@ class ForkServer:
     time_limit : float
         Seconds a case may take.
     mem_factor, mem_slack : int
-        The address-space cap is the parent's size + *mem_slack* +
-        *mem_factor* x the file's size.
+        The address-space cap is the child's size once set up + *mem_slack*
+        + *mem_factor* x the file's size.
     """
 
     def __init__(
@@ -312,16 +320,15 @@ class ForkServer:
         os.makedirs(outdir)
         with open(path, "wb") as fh:
             fh.write(prep.data)
-        digest = hashlib.sha256(prep.data).digest()
-        cap = _vm_size() + self.mem_slack + self.mem_factor * len(prep.data)
+        allowance = self.mem_slack + self.mem_factor * len(prep.data)
         rfd, wfd = os.pipe()
         fault_path = os.path.join(slot, "fault.txt")
         pid = os.fork()
         if pid == 0:  # the child
             os.close(rfd)
-            _child(prep, path, outdir, fault_path, wfd, self.time_limit, cap)
+            _child(prep, path, outdir, fault_path, wfd, self.time_limit, allowance)
         os.close(wfd)
-        return _Running(prep, pid, rfd, slot, digest, time.monotonic(), cap)
+        return _Running(prep, pid, rfd, slot, time.monotonic(), allowance)
 
     def _finish(self, job: _Running) -> CaseResult:
         _, status = os.waitpid(job.pid, 0)
@@ -335,7 +342,7 @@ class ForkServer:
             prep.notes,
             prep.extras,
             seconds,
-            cap=job.cap,
+            cap=job.allowance,
             file_size=len(prep.data),
         )
         fault_path = os.path.join(job.slot, "fault.txt")
@@ -365,16 +372,18 @@ class ForkServer:
                 result.detail = f"child exited with status {code} and no report\n{fault}"
         else:
             result.calls = report["calls"]
-            result.vm_peak = report["vm_peak"]
+            result.vm_peak, result.cap = report["vm_peak"], report["cap"]
+            sizes = [c["vm"] for c in result.calls if c["vm"]]
+            result.growth = max(sizes, default=report["base"]) - report["base"]
             worst = max((SEVERITY[c["outcome"]] for c in result.calls), default=0)
             result.outcome = {0: "ok", 1: "expected", 3: "foreign", 4: "memory"}[worst]
         path = os.path.join(job.slot, "case.nd2")
         try:
             with open(path, "rb") as fh:
-                after = hashlib.sha256(fh.read()).digest()
+                after = fh.read()
         except OSError:
             after = b""
-        if after != job.digest:
+        if after != prep.data:
             if _RANK[result.outcome] < _RANK["modified"]:
                 result.outcome = "modified"
             result.detail += "\nthe case file was modified (or removed) by the calls"
