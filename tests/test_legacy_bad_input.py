@@ -259,8 +259,10 @@ def test_plain_jpeg2000_image_is_not_an_nd2_file(tmp_path: Path) -> None:
     # no box map: read by walking (one codestream, no ihdr: the SIZ gives the geometry)
     with recovered(path) as f:
         assert f.shape == (8, 8) and not f.asarray().any()
-    (tmp_path / "sig.jp2").write_bytes(JP2_SIGNATURE)
-    assert_our_error(tmp_path / "sig.jp2", CorruptFileError)
+    (tmp_path / "sig.jp2").write_bytes(JP2_SIGNATURE + encode_box(b"ftyp", b"jp2 \0\0\0\0jp2 "))
+    assert "no image codestream" in assert_our_error(tmp_path / "sig.jp2", CorruptFileError)
+    (tmp_path / "short.jp2").write_bytes(JP2_SIGNATURE)
+    assert_our_error(tmp_path / "short.jp2")
 
 
 # ---------------------------------------------------------------- mutations

@@ -44,6 +44,13 @@ _NOT_NAME_BYTE = re.compile(rb"[^\x20-\x7e]")
 MAX_HELD = 64 << 20
 
 
+class LegacyFileError(NotND2Error):
+    """The file is a legacy (JPEG 2000) ND2 file: :class:`ChunkFile` cannot open it.
+
+    :func:`nd2.readers.protocol.open_reader` opens it with the legacy reader instead.
+    """
+
+
 def sniff(head: bytes) -> str | None:
     """Return ``"modern"``, ``"legacy"`` or None from the first 12 bytes of a file."""
     if head.startswith(MAGIC_BYTES):
@@ -133,7 +140,7 @@ class ChunkFile:
         head = self.read(0, min(want, self.size))
         kind = sniff(head)
         if kind == "legacy":
-            raise NotND2Error(f"{self._where()}is a legacy (JPEG 2000) ND2 file")
+            raise LegacyFileError(f"{self._where()}is a legacy (JPEG 2000) ND2 file")
         if kind is None:
             raise NotND2Error(
                 f"{self._where()}not an ND2 file: starts with {bytes(head[:4]).hex(' ')}, "

@@ -153,6 +153,10 @@ def open_reader(
 ) -> Reader:
     """The reader for the generation of the file *source* holds (closed with it).
 
+    The modern reader tries first: it reads the signature anyway, so a modern
+    file costs no extra read (a request, for a URL); a legacy file is then
+    opened again for the legacy reader.
+
     Parameters
     ----------
     source : ByteSource
@@ -161,17 +165,13 @@ def open_reader(
         Options of the modern reader (see :class:`nd2.ND2File`); legacy files
         locate their frames through the box map, so they ignore them.
     """
-    from nd2.container.chunk_file import sniff
-
-    try:
-        head = source.read(0, min(source.size, 12))
-    except BaseException:
-        source.close()
-        raise
-    if sniff(head) == "legacy":
-        from nd2.readers.legacy import LegacyReader
-
-        return LegacyReader(source)
+    from nd2.container.chunk_file import LegacyFileError
     from nd2.readers.modern import ModernReader
 
-    return ModernReader(source, validate_frames, search_window)
+    try:
+        return ModernReader(source, validate_frames, search_window)
+    except LegacyFileError:
+        pass  # the modern reader closed the source
+    from nd2.readers.legacy import LegacyReader
+
+    return LegacyReader(source.reopen())
