@@ -271,3 +271,26 @@ def test_picture_items_of_the_wrong_type(tmp_path: Path, path: str, item: lv.Ite
     outcomes = assert_only_ours(bad, tmp_path)
     assert outcomes["metadata"] == outcomes["frame_metadata"] == "ok"
     assert outcomes["ome_metadata"] == outcomes["write_tiff"] == "ok"
+
+
+# ------------------------------------------------------------------- chunk map
+@pytest.mark.parametrize("offset", [2**63 - 1, 2**63 - 40, 2**64 - 1])
+def test_frame_offset_near_two_to_the_63(tmp_path: Path, offset: int) -> None:
+    """A frame's map offset near 2**63 (found: IndexError from the many-frames gather
+    of asarray, where ``offset + 48`` wrapped around in int64): a ChunkError naming
+    the frame; the other frames stay readable."""
+    data = np.arange(4 * 6 * 8, dtype=np.uint16).reshape(4, 6, 8)
+    src = build_nd2(tmp_path / "t.nd2", data, loops=[Loop("T", 4)])
+    model = FileModel(src.name, src.read_bytes())
+    m = Mutant(model, bytearray(model.data), {})
+    m.entries = dict(model.container.entries)
+    m.entries[b"ImageDataSeq|2!"] = (offset, m.entries[b"ImageDataSeq|2!"][1])
+    m.rebuild()
+    path = tmp_path / "bad.nd2"
+    path.write_bytes(bytes(m.data))
+    outcomes = assert_only_ours(path, tmp_path)
+    assert outcomes["asarray"] == "expected"
+    with nd2.ND2File(path) as f:
+        with pytest.raises(nd2.errors.ChunkError, match=r"ImageDataSeq\|2!"):
+            f.asarray()
+        np.testing.assert_array_equal(f.read_frame(3), data[3])

@@ -170,7 +170,8 @@ def _check_headers(
         digits += seqs >= 10**power
     name_len = len(FRAME_PREFIX) + digits + 1
     # a header, a name and the 32 bytes frame_numbers_at reads must be in the file
-    if bool((offsets < 0).any()) or bool((offsets + HEADER_SIZE + 32 + 8 > size).any()):
+    # (compared without adding to the offsets: a damaged one near 2**63 would wrap)
+    if bool((offsets < 0).any()) or bool((offsets > size - (HEADER_SIZE + 32 + 8)).any()):
         return None
     words = words_at(whole)
     first, data_len = words[offsets], words[offsets + 8]
