@@ -156,8 +156,15 @@ def test_write_nd2_converts_to_a_modern_file(case: LegacyFile, tmp_path: Path) -
                 else 0
             )
             assert g.frame_metadata(index).channels[0].time.relativeTimeMs == times[source]
-    ref = reference_query(out, frames=False)
+    ref = reference_query(out, frames=False, metadata=True)
     assert ref["sizes"] == case.sizes and not ref["is_legacy"]
+    names = [c["channel"]["name"] for c in ref["metadata"]["channels"]]
+    assert names == case.channel_names
+    assert ref["voxel_size"] == [pixel, pixel, z]
+    assert ref["attributes"]["bitsPerComponentSignificant"] == case.significant_bits
+    if case.position_names:  # the copy's points, in the reference's (reversed) order
+        xy = next(lp for lp in ref["experiment"] if lp["type"] == "XYPosLoop")
+        assert {p["name"] for p in xy["parameters"]["points"]} == set(case.position_names)
     frames = reference_frames(out)
     with nd2.ND2File(out) as g:
         assert all(np.array_equal(g.read_frame(i), frame) for i, frame in enumerate(frames))
