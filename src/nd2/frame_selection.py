@@ -13,18 +13,22 @@ import itertools
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import numpy as np
-
+from nd2.numpy_on_demand import numpy_for
 from nd2.pixels import FrameLayout
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = numpy_for(__name__)
 
 #: One axis of ``region``: an index (drops the axis), a slice, or None (all of it).
 AxisIndex = int | slice | None
 #: ``channels``: an index (drops C), a slice, a sequence of indices, or None (all).
-ChannelIndex = int | slice | Sequence[int] | np.ndarray | None
+ChannelIndex: TypeAlias = "int | slice | Sequence[int] | np.ndarray | None"
 #: ``readinto(offset, out)`` fills the uint8 array *out* with the file bytes at *offset*.
-ReadInto = Callable[[int, np.ndarray], None]
+ReadInto: TypeAlias = "Callable[[int, np.ndarray], None]"
 
 #: Bytes a separate read of one row is worth when choosing between one read of
 #: the band of rows and one read per row (a remote request costs far more than

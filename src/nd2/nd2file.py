@@ -10,13 +10,17 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, Literal, SupportsInt
 
-import numpy as np
-
 from nd2 import structures as s
 from nd2.conversions import ND2Conversions
+from nd2.numpy_on_demand import numpy_for
 from nd2.pixels import present
 from nd2.readers.protocol import Reader, open_reader
 from nd2.reference_api import ReferenceAPI
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = numpy_for(__name__)
 
 if TYPE_CHECKING:
     import dask.array

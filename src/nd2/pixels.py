@@ -10,11 +10,16 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from functools import cached_property
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from nd2.deflate import deflate, inflate_block
 from nd2.errors import ChunkError, UnsupportedFeatureError
+from nd2.numpy_on_demand import numpy_for
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = numpy_for(__name__)
 
 TIMESTAMP = struct.Struct("<d")
 

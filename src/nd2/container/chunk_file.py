@@ -16,8 +16,7 @@ import re
 import sys
 import threading
 import warnings
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from nd2.container.chunk import (
     FILE_SIGNATURE_NAME,
@@ -34,6 +33,12 @@ from nd2.container.jp2_boxes import JP2_SIGNATURE
 from nd2.container.recovery import scan_chunks
 from nd2.container.sources import ByteSource, open_source
 from nd2.errors import ChunkError, CorruptFileError, IncompleteFileWarning, NotND2Error
+from nd2.numpy_on_demand import numpy_for
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = numpy_for(__name__)
 
 _VERSION_RE = re.compile(rb"Ver(\d+)\.(\d+)")
 #: Chunk names are printable ASCII: any other byte shows a damaged map.

@@ -12,9 +12,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nd2 import structures as s
 from nd2.container.chunk import HEADER_SIZE, MAGIC_BYTES
@@ -36,6 +34,7 @@ from nd2.frame_selection import (
 from nd2.metadata.attributes import LOSSLESS, NO_COMPRESSION, decode_attributes
 from nd2.metadata.experiment import AXIS_LETTERS, decode_experiment
 from nd2.metadata.payload import decode_lazily, decode_to_dict, root_level
+from nd2.numpy_on_demand import numpy_for
 from nd2.pixels import (
     TIMESTAMP,
     FrameLayout,
@@ -52,6 +51,11 @@ from nd2.readers.frame_grid import (
     frame_grid,
     frame_presence,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = numpy_for(__name__)
 
 T = TypeVar("T")
 

@@ -12,14 +12,18 @@ reader's own methods.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from nd2 import structures as s
 from nd2.container.sources import ByteSource
 from nd2.frame_selection import AxisIndex, ChannelIndex, FrameSelection
+from nd2.numpy_on_demand import numpy_for
 from nd2.pixels import FrameLayout
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = numpy_for(__name__)
 
 __all__ = ["Container", "Reader", "open_reader"]
 
