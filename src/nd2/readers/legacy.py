@@ -116,7 +116,11 @@ class LegacyReader:
 
     # -------------------------------------------------------------- XML boxes
     def _entries(self, tag: bytes) -> list[MapEntry]:
-        return [e for e in self.boxes.tagged(tag) if e.box_type != CODESTREAM]
+        """The XML (not codestream) boxes of *tag*, in file order (computed once)."""
+        return self._cached(
+            f"entries:{tag.decode('latin-1')}",
+            lambda: [e for e in self.boxes.tagged(tag) if e.box_type != CODESTREAM],
+        )
 
     def document(self, tag: bytes, index: int = 0) -> dict[str, Any]:
         """XML box *index* of *tag*, decoded (see :func:`nd2.metadata.legacy.decode_box`).
