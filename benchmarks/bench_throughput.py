@@ -161,6 +161,13 @@ def main() -> None:
     opts = parser.parse_args()
 
     pythons = interpreters()
+    # byte-compile ours, as an installed package is (the reference's venv is): with
+    # PYTHONDONTWRITEBYTECODE set, an edited module would be compiled at every import
+    subprocess.run(
+        [pythons["ours"], "-m", "compileall", "-q", str(ROOT / "src" / "nd2")],
+        capture_output=True,
+        check=False,
+    )
     raw: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="nd2-bench-throughput-") as tmp:
         files = build_files(Path(tmp), opts.gb)
