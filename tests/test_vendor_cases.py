@@ -386,3 +386,22 @@ def test_reference_shows_one_frame(
     assert ref["sizes"] == {"Y": 20, "X": 30}
     assert ref["asarray"]["sha256"] == digest(expected[0])
     assert [frame["sha256"] for frame in ref["frames"]] == [digest(e) for e in expected]
+
+
+@pytest.mark.parametrize("name", PIXEL_CASES)
+def test_bioformats_reads_the_ome_tiff_of_each_type(
+    typed_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """Our OME-TIFF of signed and half-float pixels reads back equal in Bio-Formats."""
+    from oracles.bioformats import bioformats_planes, bioformats_series, java_available
+
+    if not java_available():
+        pytest.skip("Java is not installed")
+    pytest.importorskip("tifffile")
+    data, _ = PIXEL_CASES[name]
+    with nd2.ND2File(typed_dir / f"{name}.nd2") as f:
+        f.write_tiff(tmp_path / "out.ome.tif")
+    (series,) = bioformats_series(tmp_path / "out.ome.tif")
+    assert series["pixelType"] == {"float16": "float"}.get(name, name)
+    expected = data.astype(np.float32) if name == "float16" else data
+    np.testing.assert_array_equal(bioformats_planes(tmp_path / "out.ome.tif"), expected)
