@@ -294,3 +294,25 @@ def test_frame_offset_near_two_to_the_63(tmp_path: Path, offset: int) -> None:
         with pytest.raises(nd2.errors.ChunkError, match=r"ImageDataSeq\|2!"):
             f.asarray()
         np.testing.assert_array_equal(f.read_frame(3), data[3])
+
+
+# ------------------------------------------------------------ image attributes
+@pytest.mark.parametrize("bits", [4104, 0, -3])
+def test_significant_bits_out_of_range(tmp_path: Path, bits: int) -> None:
+    """``uiBpcSignificant`` beyond the bits in memory (found: ``nd2 preview`` raised
+    OverflowError converting 2**4104 to float): the preview of an RGB file scales
+    by the bits in memory instead."""
+    data = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    src = build_nd2(tmp_path / "rgb.nd2", data, rgb=True)
+    path = rewrite_lv(
+        src,
+        tmp_path / "bad.nd2",
+        b"ImageAttributesLV!",
+        lambda items: replace_item(
+            items, "SLxImageAttributes/uiBpcSignificant", lambda old: lv.i32(old.name, bits)
+        ),
+    )
+    outcomes = assert_only_ours(path, tmp_path)
+    assert outcomes["cli preview"] == "ok"
+    png = tmp_path / "out" / "p.png"
+    assert png.read_bytes().startswith(b"\x89PNG")

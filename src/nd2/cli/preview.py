@@ -173,7 +173,11 @@ def project(
 def _rgb_maximum(f: ND2File) -> float:
     if f.dtype.kind == "f":
         return 1.0
-    return float(2**f.attributes.bitsPerComponentSignificant - 1)
+    attrs = f.attributes
+    bits = attrs.bitsPerComponentSignificant  # the camera's, when it is a possible value
+    if not 1 <= bits <= attrs.bitsPerComponentInMemory:
+        bits = attrs.bitsPerComponentInMemory
+    return float(2**bits - 1)
 
 
 def picture(f: ND2File, args: argparse.Namespace) -> np.ndarray:
