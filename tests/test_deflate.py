@@ -1,4 +1,5 @@
-"""nd2.deflate: the fast inflater (libdeflate) and zlib give the same bytes and errors."""
+"""nd2.deflate: the fast inflater (libdeflate) and zlib give the same bytes and errors;
+the fast deflater writes streams that inflate to the same blocks."""
 
 from __future__ import annotations
 
@@ -89,7 +90,9 @@ def test_damaged_streams_raise_the_zlib_error(inflater: str, damage: object, mes
 
 
 def test_fast_inflater_loads_after_enough_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deflate, "_state", {"loaded": False, "decode": None, "zlib_bytes": 0})
+    monkeypatch.setattr(
+        deflate, "_state", {"loaded": False, "decode": None, "encode": None, "zlib_bytes": 0}
+    )
     monkeypatch.setattr(deflate, "FAST_AFTER", 10_000)
     stream = zlib.compress(bytes(4000))
     deflate.inflate_block(stream, 4000, "x")
@@ -98,3 +101,40 @@ def test_fast_inflater_loads_after_enough_bytes(monkeypatch: pytest.MonkeyPatch)
         deflate.inflate_block(stream, 4000, "x")
     assert deflate._state["loaded"]
     assert (deflate._state["decode"] is not None) == HAS_FAST
+
+
+@settings(max_examples=40, deadline=None)
+@given(block=blocks(), level=st.integers(0, 9))
+def test_deflater_of_large_writes_makes_streams_zlib_inflates(block: bytes, level: int) -> None:
+    compress = deflate.deflater(deflate.FAST_AFTER)
+    if HAS_FAST:
+        assert compress is not deflate.deflate  # libdeflate for large writes
+    assert zlib.decompress(compress(block, level)) == block
+    assert zlib.decompress(compress(memoryview(block), level)) == block
+
+
+def test_deflater_of_small_writes_is_zlib() -> None:
+    assert deflate.deflater(deflate.FAST_AFTER - 1) is deflate.deflate
+
+
+@pytest.mark.parametrize("frames", [3, 700])
+def test_compressed_writes_of_one_array_are_identical_and_read_back(
+    tmp_path: object, frames: int
+) -> None:
+    """One write, one compressor: writing twice stores the same frames (small and large)."""
+    import nd2
+    from nd2.container.chunk_file import ChunkFile
+
+    data = np.random.default_rng(1).integers(0, 4096, (frames, 64, 64), dtype=np.uint16)
+    paths = [tmp_path / f"{k}.nd2" for k in range(2)]  # type: ignore[operator]
+    for path in paths:
+        nd2.imwrite(path, data, axes="TYX", compression="zlib", time_interval_ms=10.0)
+    stored = []
+    for path in paths:
+        chunks = ChunkFile(path)
+        try:
+            stored.append([chunks.read_chunk(b"ImageDataSeq|%d!" % i) for i in range(frames)])
+        finally:
+            chunks.close()
+    assert stored[0] == stored[1]
+    np.testing.assert_array_equal(nd2.imread(paths[0]), data)

@@ -12,8 +12,11 @@ defines what the reader returns or raises for such streams.  ``imagecodecs``
 takes about 0.1 s to import, so it is loaded only once a process has inflated
 :data:`FAST_AFTER` bytes (a few small frames stay on zlib).
 
-Encoding always uses zlib: the files written are the same bytes whatever
-extras are installed.
+Encoding uses libdeflate too (about three times as fast as zlib at level 1,
+with the same compression ratio) for a write of at least :data:`FAST_AFTER`
+bytes, chosen once per write with :func:`deflater`; smaller writes use zlib.
+Both write standard zlib streams, which every reader inflates to the same
+pixels; the compressed bytes differ between the two.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from nd2.errors import ChunkError
 __all__ = [
     "FAST_AFTER",
     "deflate",
+    "deflater",
     "fast_inflater",
     "inflate_block",
     "inflate_into",
@@ -38,7 +42,7 @@ __all__ = [
 FAST_AFTER = 8 << 20
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"loaded": False, "decode": None, "zlib_bytes": 0}
+_state: dict[str, Any] = {"loaded": False, "decode": None, "encode": None, "zlib_bytes": 0}
 
 
 def fast_inflater(load: bool = True) -> Callable[..., Any] | None:
@@ -57,10 +61,13 @@ def fast_inflater(load: bool = True) -> Callable[..., Any] | None:
             try:
                 from imagecodecs import _deflate  # type: ignore[import-untyped]
 
-                decode = _deflate.deflate_decode if _deflate.DEFLATE.available else None
+                available = _deflate.DEFLATE.available
+                decode = _deflate.deflate_decode if available else None
+                encode = _deflate.deflate_encode if available else None
             except (ImportError, AttributeError):
-                decode = None
+                decode = encode = None
             _state["decode"] = decode
+            _state["encode"] = encode
             _state["loaded"] = True
     return _state["decode"]  # type: ignore[no-any-return]
 
@@ -157,3 +164,25 @@ def inflater_into() -> Callable[[Any, Any, Callable[[], str]], None]:
 def deflate(block: Any, level: int) -> bytes:
     """The zlib stream of *block* (any buffer) at *level* (0-9), as zlib writes it."""
     return zlib.compress(block, level)
+
+
+def deflater(total_bytes: int) -> Callable[[Any, int], bytes]:
+    """The compressor of a write of about *total_bytes* of pixels.
+
+    libdeflate's zlib encoder when ``imagecodecs`` is installed and the write
+    is large enough to be worth importing it (:data:`FAST_AFTER`), otherwise
+    :func:`deflate`.  The function returned takes ``(block, level)`` (any
+    buffer, level 0-9) and returns a zlib stream; it is thread safe and
+    releases the GIL.  One write uses one compressor, so the bytes of a file
+    do not depend on what the process did before.
+    """
+    if total_bytes >= FAST_AFTER:
+        fast_inflater()
+        encode = _state["encode"]
+        if encode is not None:
+
+            def fast(block: Any, level: int) -> bytes:
+                return encode(block, level=level)  # type: ignore[no-any-return]
+
+            return fast
+    return deflate

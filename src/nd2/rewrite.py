@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from nd2._optional import progress_bar
 from nd2.container.chunk import FILE_SIGNATURE_NAME, FILEMAP_NAME
 from nd2.container.chunk_writer import FRAME_TIMESTAMP_SIZE, ChunkWriter
-from nd2.deflate import deflate, inflate_block
+from nd2.deflate import deflater, inflate_block
 from nd2.errors import ChunkError, MetadataError, UnsupportedFeatureError
 from nd2.file_replacement import checked_destination, replace_when_done
 from nd2.metadata import lite_variant as lv
@@ -254,6 +254,7 @@ class FrameCoder:
         self.compress = compress
         self.level = level
         self._dense = reader.frame_count()
+        self._deflate = deflater(self._dense * self.layout.block_size)
 
     @property
     def needs_threads(self) -> bool:
@@ -297,7 +298,7 @@ class FrameCoder:
         """Timestamp and pixel block of a frame as the copy stores it."""
         timestamp, block = self.stored(step)
         if self.compress:
-            block = deflate(block, self.level)
+            block = self._deflate(block, self.level)
         return timestamp, block
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from nd2 import structures as s
 from nd2._optional import progress_bar
 from nd2.container.chunk_writer import ChunkWriter
-from nd2.deflate import deflate
+from nd2.deflate import deflater
 from nd2.metadata import lite_variant as lv
 from nd2.metadata import xml_variant as xv
 from nd2.metadata.attributes import attribute_items
@@ -196,6 +196,7 @@ class ND2Writer:
         self.description = Description.build(geometry, **metadata)
         self.layout: FrameLayout = geometry.layout("lossless" if compression else None)
         self.compression_level = compression_level
+        self._deflate = deflater(geometry.frame_count * self.layout.block_size)
         self._written = np.zeros(geometry.frame_count, bool)
         #: frames never written, stored as zeros on close (not acquired: no timing)
         self._filled = np.zeros(geometry.frame_count, bool)
@@ -363,7 +364,7 @@ class ND2Writer:
         """
         block = pack_block(stored, self.layout)
         if self.layout.compression:
-            return deflate(block.data, self.compression_level)
+            return self._deflate(block.data, self.compression_level)
         return block
 
     def _write_block(self, seq: int, block: np.ndarray | bytes, stamp: float) -> None:
