@@ -316,3 +316,54 @@ def test_significant_bits_out_of_range(tmp_path: Path, bits: int) -> None:
     assert outcomes["cli preview"] == "ok"
     png = tmp_path / "out" / "p.png"
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("item", [lv.u32("pPeriodValid", 3), lv.f64("pPeriodValid", 1.0)])
+def test_period_validity_mask_of_the_wrong_type(tmp_path: Path, item: lv.Item) -> None:
+    """An NE time loop's ``pPeriodValid`` that is not a byte array (found: ``'int'
+    object is not iterable`` from every call): every period counts as valid."""
+    data = np.zeros((5, 6, 8), np.uint16)
+    src = build_nd2(tmp_path / "ne.nd2", data, loops=[Loop("NT", 5, {"periods": [2, 3]})])
+    path = rewrite_lv(
+        src,
+        tmp_path / "bad.nd2",
+        b"ImageMetadataLV!",
+        lambda items: replace_item(items, "SLxExperiment/uLoopPars/pPeriodValid", lambda o: item),
+    )
+    assert_only_ours(path, tmp_path)
+    with nd2.ND2File(path) as f:
+        assert [p.count for p in f.experiment[0].parameters.periods] == [2, 3]
+
+
+def test_point_validity_mask_of_the_wrong_type(tmp_path: Path) -> None:
+    data = np.zeros((3, 6, 8), np.uint16)
+    src = build_nd2(tmp_path / "p.nd2", data, loops=[Loop("P", 3)])
+    path = rewrite_lv(
+        src,
+        tmp_path / "bad.nd2",
+        b"ImageMetadataLV!",
+        lambda items: replace_item(
+            items, "SLxExperiment/pItemValid", lambda old: lv.i32(old.name, 7)
+        ),
+    )
+    assert_only_ours(path, tmp_path)
+    with nd2.ND2File(path) as f:
+        assert f.sizes["P"] == 3
+
+
+# ------------------------------------------------------------------ text info
+def test_text_info_date_that_is_not_text(tmp_path: Path) -> None:
+    """A text-info date item of another type, kept as it is by ``text_info``
+    (found: ``'int' object has no attribute 'split'`` in ``nd2 info``)."""
+    data = np.zeros((2, 6, 8), np.uint16)
+    src = build_nd2(tmp_path / "t.nd2", data, loops=[Loop("T", 2)])
+    path = rewrite_lv(
+        src,
+        tmp_path / "bad.nd2",
+        b"ImageTextInfoLV!",
+        lambda items: replace_item(
+            items, "SLxImageTextInfo/TextInfoItem_9", lambda old: lv.u32(old.name, 20240101)
+        ),
+    )
+    outcomes = assert_only_ours(path, tmp_path)
+    assert outcomes["cli info summary"] == outcomes["cli main"] == "ok"

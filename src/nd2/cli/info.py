@@ -99,7 +99,8 @@ def _frames_text(f: ND2File) -> str:
 def _date_text(f: ND2File) -> str:
     when = facts.acquisition_date(f)
     text = facts.date_text(when) or "unknown"
-    local = " ".join(f.text_info.get("date", "").split())
+    local = f.text_info.get("date", "")
+    local = " ".join(local.split()) if isinstance(local, str) else ""  # (damage: not text)
     if local and local != text:
         text += f" (text info: {local})"
     return text

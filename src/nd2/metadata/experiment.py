@@ -23,6 +23,31 @@ SPECTRAL, CUSTOM, NETIME = LoopType.SpectLoop, LoopType.CustomLoop, LoopType.NET
 AXIS_LETTERS = AXIS._MAP
 
 
+def _number(value: Any, default: float = 0.0) -> float:
+    """A float from an integer or double item; *default* for any other type (damage)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return float(value)
+
+
+def _optional_number(value: Any) -> float | None:
+    return None if value is None else _number(value, math.nan)
+
+
+def _integer(value: Any, default: int = 0) -> int:
+    """An integer item (an integral double counts); *default* for anything else."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return default
+    return value
+
+
+def _count(pars: Mapping[str, Any]) -> int:
+    """``uiCount`` of loop parameters; 0 (no loop) unless a positive integer."""
+    return max(_integer(pars.get("uiCount", 0)), 0)
+
+
 def _children(node: Mapping[str, Any], key: str) -> list[Any]:
     value = node.get(key)
     if isinstance(value, Mapping):
@@ -36,7 +61,7 @@ def _flags(value: Any, size: int) -> list[bool]:
     """Validity mask as a list of bools (all valid when missing or empty)."""
     if isinstance(value, Mapping):
         value = [value[k] for k in sorted(value)]
-    if not value:
+    if not value or not isinstance(value, list | tuple | bytes):  # none, or not a mask
         return [True] * size
     flags = [bool(v) for v in value]
     return flags[:size] + [False] * (size - len(flags))
@@ -56,28 +81,29 @@ def loop_params(node: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _period_diff(pars: Mapping[str, Any]) -> s.PeriodDiff:
     return s.PeriodDiff(
-        avg=pars.get("dAvgPeriodDiff", 0.0),
-        max=pars.get("dMaxPeriodDiff", 0.0),
-        min=pars.get("dMinPeriodDiff", 0.0),
+        avg=_number(pars.get("dAvgPeriodDiff")),
+        max=_number(pars.get("dMaxPeriodDiff")),
+        min=_number(pars.get("dMinPeriodDiff")),
     )
 
 
 def _time_params(pars: Mapping[str, Any]) -> s.TimeLoopParams:
     return s.TimeLoopParams(
-        startMs=pars.get("dStart", 0.0),
-        periodMs=pars.get("dPeriod", 0.0),
-        durationMs=pars.get("dDuration", 0.0),
+        startMs=_number(pars.get("dStart")),
+        periodMs=_number(pars.get("dPeriod")),
+        durationMs=_number(pars.get("dDuration")),
         periodDiff=_period_diff(pars),
     )
 
 
 def z_home_index(pars: Mapping[str, Any]) -> int:
     """Index of the plane at the home position ``dZHome`` (section 8.6)."""
-    count = int(pars.get("uiCount", 0))
+    count = _count(pars)
     if count <= 1:
         return 0
-    low, high, home = pars.get("dZLow", 0.0), pars.get("dZHigh", 0.0), pars.get("dZHome", 0.0)
-    kind = pars.get("iType", 0)
+    low, high = _number(pars.get("dZLow")), _number(pars.get("dZHigh"))
+    home = _number(pars.get("dZHome"))
+    kind = _integer(pars.get("iType", 0))
     inverted = bool(pars.get("bZInverted", False))
     to_low, to_high = abs(low - home), abs(high - home)
     if kind in (2, 3):
@@ -87,18 +113,22 @@ def z_home_index(pars: Mapping[str, Any]) -> int:
     else:
         return (count - 1) // 2
     step = z_step(pars)
+    if not (math.isfinite(dist) and math.isfinite(step)):  # damaged positions
+        return (count - 1) // 2
     if step > 0:
         return int(min(abs(math.ceil((dist - 0.05 * step) / step)), count - 1))
     span = abs(high - low)
-    return 0 if span == 0 else int(min(math.floor((count - 1) * dist / span), count - 1))
+    if span == 0 or not math.isfinite(span):
+        return 0
+    return int(min(math.floor((count - 1) * dist / span), count - 1))
 
 
 def z_step(pars: Mapping[str, Any]) -> float:
     """The Z step in µm (derived from the range when ``dZStep`` is 0)."""
-    step = float(pars.get("dZStep", 0.0))
-    count = int(pars.get("uiCount", 0))
+    step = _number(pars.get("dZStep"))
+    count = _count(pars)
     if step == 0 and count > 1:
-        return float(abs(pars.get("dZHigh", 0.0) - pars.get("dZLow", 0.0)) / (count - 1))
+        return abs(_number(pars.get("dZHigh")) - _number(pars.get("dZLow"))) / (count - 1)
     return step
 
 
@@ -117,20 +147,22 @@ def _xy_points(pars: Mapping[str, Any], valid: list[bool]) -> list[s.Position]:
             for i, (x, y) in enumerate(zip(xs, ys))
         ]
     relative = bool(pars.get("bRelativeXY", False))
-    ref_x = pars.get("dReferenceX", 0.0) if relative else 0.0
-    ref_y = pars.get("dReferenceY", 0.0) if relative else 0.0
+    ref_x = _number(pars.get("dReferenceX")) if relative else 0.0
+    ref_y = _number(pars.get("dReferenceY")) if relative else 0.0
     out = []
     for point, ok in zip(points, _flags(valid, len(points))):
         if not ok or not isinstance(point, Mapping):
             continue
-        x, y = point.get("dPosX"), point.get("dPosY")
+        x, y = _optional_number(point.get("dPosX")), _optional_number(point.get("dPosY"))
         stage = s.StagePosition(
             x=None if x is None else x + ref_x,
             y=None if y is None else y + ref_y,
-            z=point.get("dPosZ"),
+            z=_optional_number(point.get("dPosZ")),
         )
         name = point.get("dPosName", point.get("pPosName"))
-        out.append(s.Position(stage, pfsOffset=point.get("dPFSOffset"), name=name or None))
+        pfs_offset = _optional_number(point.get("dPFSOffset"))
+        named = name if isinstance(name, str) and name else None
+        out.append(s.Position(stage, pfs_offset, name=named))
     return out
 
 
@@ -141,13 +173,13 @@ def node_loop(node: Mapping[str, Any], level: int) -> s.ExpLoop | None:
     if not pars:
         return None
     if kind == TIME:
-        count = int(pars.get("uiCount", 0))
+        count = _count(pars)
         return s.TimeLoop(count, level, _time_params(pars)) if count else None
     if kind == NETIME:
         periods_raw = _children(pars, "pPeriod")
         valid = _flags(pars.get("pPeriodValid"), len(periods_raw))
         periods = [
-            s.Period(**vars(_time_params(p)), count=int(p.get("uiCount", 0)))
+            s.Period(**vars(_time_params(p)), count=_count(p))
             for p, ok in zip(periods_raw, valid)
             if ok and isinstance(p, Mapping)
         ]
@@ -158,16 +190,17 @@ def node_loop(node: Mapping[str, Any], level: int) -> s.ExpLoop | None:
         xy_params = s.XYPosLoopParams(isSettingZ=bool(pars.get("bUseZ", False)), points=points)
         return s.XYPosLoop(len(points), level, xy_params) if points else None
     if kind == ZSTACK:
-        count = int(pars.get("uiCount", 0))
+        count = _count(pars)
+        device = pars.get("wsZDevice")
         params = s.ZStackLoopParams(
             homeIndex=z_home_index(pars),
             stepUm=z_step(pars),
-            bottomToTop=pars.get("iType", 0) < 4,
-            deviceName=pars.get("wsZDevice"),
+            bottomToTop=_integer(pars.get("iType", 0)) < 4,
+            deviceName=device if isinstance(device, str) else None,
         )
         return s.ZStackLoop(count, level, params) if count else None
     if kind == CUSTOM:
-        count = int(pars.get("uiCount", 0))
+        count = _count(pars)
         return s.CustomLoop(count, level) if count else None
     return None
 
