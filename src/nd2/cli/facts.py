@@ -6,6 +6,8 @@ import datetime as dt
 import os
 from typing import TYPE_CHECKING, Any
 
+from nd2.axes import AXIS
+
 if TYPE_CHECKING:
     from nd2 import structures as s
     from nd2.nd2file import ND2File
@@ -126,13 +128,7 @@ def _loop_details(loop: s.ExpLoop) -> str:
 
 
 #: loop type -> axis letter in :attr:`ND2File.sizes`
-LOOP_AXES = {
-    "TimeLoop": "T",
-    "NETimeLoop": "T",
-    "XYPosLoop": "P",
-    "ZStackLoop": "Z",
-    "CustomLoop": "U",
-}
+LOOP_AXES = AXIS._MAP
 
 
 def loop_rows(f: ND2File) -> list[str]:
