@@ -357,12 +357,21 @@ def test_text_info_date_that_is_not_text(tmp_path: Path) -> None:
     (found: ``'int' object has no attribute 'split'`` in ``nd2 info``)."""
     data = np.zeros((2, 6, 8), np.uint16)
     src = build_nd2(tmp_path / "t.nd2", data, loops=[Loop("T", 2)])
-    path = rewrite_lv(
+    dated = rewrite_lv(
         src,
-        tmp_path / "bad.nd2",
+        tmp_path / "dated.nd2",
         b"ImageTextInfoLV!",
         lambda items: replace_item(
             items, "SLxImageTextInfo/TextInfoItem_9", lambda old: lv.u32(old.name, 20240101)
+        ),
+    )
+    # and no clock reading in the picture metadata: the text is the only date
+    path = rewrite_lv(
+        dated,
+        tmp_path / "bad.nd2",
+        b"ImageMetadataSeqLV|0!",
+        lambda items: replace_item(
+            items, "SLxPictureMetadata/dTimeAbsolute", lambda old: lv.f64(old.name, 0.0)
         ),
     )
     outcomes = assert_only_ours(path, tmp_path)

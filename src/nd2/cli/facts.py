@@ -66,7 +66,7 @@ def acquisition_date(f: ND2File) -> dt.datetime | str | None:
     if when is not None:
         return when
     text = f.text_info.get("date")
-    return " ".join(text.split()) if text else None
+    return " ".join(text.split()) if isinstance(text, str) and text else None
 
 
 def date_text(when: dt.datetime | str | None) -> str:
