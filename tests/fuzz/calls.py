@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -92,11 +93,11 @@ def vm_size() -> int:
 
 def innermost(exc: BaseException) -> str:
     """``module.py:function`` of the innermost frame of *exc* inside ``nd2`` (else the last)."""
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = list(traceback.extract_tb(exc.__traceback__))
     ours = [fs for fs in frames if f"{os.sep}nd2{os.sep}" in fs.filename]
-    fs = (ours or frames or [None])[-1]
-    if fs is None:
+    if not (ours or frames):
         return "?"
+    fs = (ours or frames)[-1]
     return f"{os.path.basename(fs.filename)}:{fs.name}"
 
 
@@ -272,7 +273,7 @@ def _cli(s: Session, f: Any) -> None:
             ["convert", s.path, s.out("c.ome.tif"), "--no-progress"],
         ):
             args = build_parser().parse_args(argv)
-            s.call(f"cli {argv[0]}", lambda args=args: args.run(args))
+            s.call(f"cli {argv[0]}", partial(args.run, args))
 
 
 def _status(code: int) -> None:
@@ -301,7 +302,11 @@ def _reopen(s: Session, f: Any) -> None:
 
 def _imread(s: Session, f: Any) -> None:
     s.call("imread", lambda: nd2.imread(s.path))
-    s.call("imread(xarray, dask)", lambda: nd2.imread(s.path, xarray=True, dask=True).compute())
+    s.call("imread(xarray, dask)", lambda: _lazy(nd2.imread(s.path, xarray=True, dask=True)))
+
+
+def _lazy(array: Any) -> Any:
+    return array.compute()
 
 
 #: expensive calls, rotated across cases: name -> what to run with the open file

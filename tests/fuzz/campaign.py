@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -255,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "to --keep, without running them",
     )
     args = parser.parse_args(argv)
+    # a SIGTERM unwinds like Ctrl-C: children killed, temporary files removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     indices = args.case or list(range(args.start, args.start + args.cases))
     case_file = args.files[0] if args.case and args.files and len(args.files) == 1 else None
 

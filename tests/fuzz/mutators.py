@@ -565,7 +565,7 @@ def _boundary(m: Mutant, rng: random.Random) -> int:
     return max(0, min(len(m.data), at + rng.choice([0, 0, 1, -1, 8, -8, 16, 40, -40])))
 
 
-def bit_flips(m: Mutant, rng: random.Random) -> str | None:
+def bit_flips(m: Mutant, rng: random.Random) -> str:
     """1 to 8 bits flipped."""
     where = []
     for _ in range(rng.choice([1, 1, 2, 3, 8])):
@@ -663,18 +663,18 @@ def mutate(
     m = Mutant(model, bytearray(model.data), {})
     notes: list[str] = []
     rebuilt = False
+    missed = 0
     for name in chosen:
         phase, _, family = FAMILIES[name]
         if phase >= 3 and not rebuilt:
             m.rebuild()
             rebuilt = True
         note = family(m, rng)
-        if note is None:  # not applicable to this file: flip bits instead
-            if not rebuilt:
-                m.rebuild()
-                rebuilt = True
-            note = bit_flips(m, rng)
-        notes.append(note)
+        if note is None:  # not applicable to this file: bits flipped at the end instead
+            missed += 1
+        else:
+            notes.append(note)
     if not rebuilt:
         m.rebuild()
+    notes += [bit_flips(m, rng) for _ in range(missed)]
     return bytes(m.data), notes

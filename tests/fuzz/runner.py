@@ -281,36 +281,45 @@ class ForkServer:
         gc.freeze()
         pending = iter(cases)
         running: dict[int, _Running] = {}
-        exhausted = False
-        while running or not exhausted:
-            while not exhausted and self._free:
-                prep = next(pending, None)
-                if prep is None:
-                    exhausted = True
+        try:
+            exhausted = False
+            while running or not exhausted:
+                while not exhausted and self._free:
+                    prep = next(pending, None)
+                    if prep is None:
+                        exhausted = True
+                        break
+                    job = self._start(prep)
+                    running[job.rfd] = job
+                if not running:
                     break
-                job = self._start(prep)
-                running[job.rfd] = job
-            if not running:
-                break
-            now = time.monotonic()
-            timeout = min(j.started + self.time_limit + _GRACE for j in running.values()) - now
-            ready, _, _ = select.select(list(running), [], [], max(0.0, min(timeout, 1.0)))
-            for rfd in ready:
-                job = running[rfd]
-                chunk = os.read(rfd, 1 << 16)
-                if chunk:
-                    job.buf += chunk
-                else:
-                    job.eof = True
-            now = time.monotonic()
-            for rfd, job in list(running.items()):
-                if not job.eof and now > job.started + self.time_limit + _GRACE:
+                now = time.monotonic()
+                timeout = min(j.started + self.time_limit + _GRACE for j in running.values()) - now
+                ready, _, _ = select.select(list(running), [], [], max(0.0, min(timeout, 1.0)))
+                for rfd in ready:
+                    job = running[rfd]
+                    chunk = os.read(rfd, 1 << 16)
+                    if chunk:
+                        job.buf += chunk
+                    else:
+                        job.eof = True
+                now = time.monotonic()
+                for rfd, job in list(running.items()):
+                    if not job.eof and now > job.started + self.time_limit + _GRACE:
+                        os.kill(job.pid, signal.SIGKILL)
+                        job.killed = True
+                        job.eof = True
+                    if job.eof:
+                        del running[rfd]
+                        yield self._finish(job)
+        finally:  # interrupted (or the consumer stopped): no child outlives the run
+            for job in running.values():
+                try:
                     os.kill(job.pid, signal.SIGKILL)
-                    job.killed = True
-                    job.eof = True
-                if job.eof:
-                    del running[rfd]
-                    yield self._finish(job)
+                    os.waitpid(job.pid, 0)
+                except OSError:
+                    pass
+                os.close(job.rfd)
 
     def _start(self, prep: Prepared) -> _Running:
         slot = self._free.pop()
