@@ -139,7 +139,6 @@ def test_cases_are_deterministic(corpus: Corpus) -> None:
         a = prepare(corpus, 5, index, 1)
         b = prepare(corpus, 5, index, 1)
         assert (a.sample, a.data, a.notes, a.extras) == (b.sample, b.data, b.notes, b.extras)
-        assert a.data != corpus.model(a.sample).data or "0 -> 0" in " ".join(a.notes)
     assert prepare(corpus, 5, 7, 1).data != prepare(corpus, 6, 7, 1).data
 
 
