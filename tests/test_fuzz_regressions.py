@@ -376,3 +376,24 @@ def test_text_info_date_that_is_not_text(tmp_path: Path) -> None:
     )
     outcomes = assert_only_ours(path, tmp_path)
     assert outcomes["cli info summary"] == outcomes["cli main"] == "ok"
+
+
+@pytest.mark.parametrize("item", [lv.flag("uiCount", True), lv.f64("uiCount", 2.0)])
+def test_channel_count_that_is_a_flag(tmp_path: Path, item: lv.Item) -> None:
+    """The picture metadata's channel count stored as a flag (found: ``True`` taken
+    as a count of 1 channel by ``isinstance(True, int)``, and numpy refused the
+    shape: TypeError from asarray and read_frame): one channel."""
+    data = np.arange(2 * 6 * 8, dtype=np.uint16).reshape(2, 6, 8)
+    src = build_nd2(tmp_path / "t.nd2", data, loops=[Loop("T", 2)])
+    path = rewrite_lv(
+        src,
+        tmp_path / "bad.nd2",
+        b"ImageMetadataSeqLV|0!",
+        lambda items: replace_item(
+            items, "SLxPictureMetadata/sPicturePlanes/uiCount", lambda o: item
+        ),
+    )
+    assert_only_ours(path, tmp_path)
+    with nd2.ND2File(path) as f:
+        assert f.attributes.channelCount == 1 and type(f.attributes.channelCount) is int
+        np.testing.assert_array_equal(f.asarray(), data)

@@ -179,7 +179,9 @@ class ModernReader:
                 stacklevel=3,
             )
             return guess
-        return count if isinstance(count, int) and count > 0 else 1
+        if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+            return count
+        return 1  # (also for a damaged count of another type, a flag for one)
 
     @property
     def attributes(self) -> s.Attributes:
