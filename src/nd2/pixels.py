@@ -18,6 +18,8 @@ from nd2.numpy_on_demand import numpy_for
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from nd2.structures import Attributes
 else:
     np = numpy_for(__name__)
 
@@ -35,6 +37,20 @@ class FrameLayout:
     components_per_channel: int
     dtype: np.dtype
     compression: str | None = None  # None, "lossless" or "lossy"
+
+    @classmethod
+    def from_attributes(cls, attrs: Attributes) -> FrameLayout:
+        """The layout the image attributes describe (modern and legacy files alike)."""
+        channels = attrs.channelCount or 1
+        return cls(
+            height=attrs.heightPx,
+            width=attrs.widthPx or 0,
+            width_bytes=attrs.widthBytes or 0,
+            channels=channels,
+            components_per_channel=attrs.componentCount // channels,
+            dtype=dtype_for(attrs.bitsPerComponentInMemory, attrs.pixelDataType),
+            compression=attrs.compressionType,
+        )
 
     @property
     def components(self) -> int:

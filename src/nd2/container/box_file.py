@@ -12,7 +12,6 @@ length against the file's size before reading.
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 
 from nd2.container.chunk_file import caller_level
@@ -27,8 +26,9 @@ from nd2.container.jp2_boxes import (
     read_box,
     walk_boxes,
 )
-from nd2.container.sources import ByteSource, open_source
-from nd2.errors import ChunkError, CorruptFileError, IncompleteFileWarning, NotND2Error
+from nd2.container.source_file import SourceFile
+from nd2.container.sources import ByteSource
+from nd2.errors import CorruptFileError, IncompleteFileWarning, NotND2Error
 
 __all__ = ["CODESTREAM", "FRAME_TAG", "XML", "BoxFile"]
 
@@ -44,7 +44,7 @@ UNTAGGED = b"????"
 MAX_HELD = 64 << 20
 
 
-class BoxFile:
+class BoxFile(SourceFile):
     """Read-only access to the boxes of a legacy ND2 file.
 
     Parameters
@@ -56,14 +56,9 @@ class BoxFile:
     """
 
     def __init__(self, source: str | os.PathLike[str] | ByteSource) -> None:
-        self.source: ByteSource = open_source(source)
-        #: how messages name the file: its path, URL or file object
-        self.path = self.source.name
-        self._lock = threading.Lock()
-        self._held: tuple[int, bytes] | None = None
+        super().__init__(source)
         self._boxes: dict[int, Box] = {}
         try:
-            self.size = self.source.size
             head = self.read(0, min(len(JP2_SIGNATURE), self.size))
             if head != JP2_SIGNATURE:
                 raise NotND2Error(f"{self._where()}not a legacy ND2 file: no JPEG 2000 signature")
@@ -79,9 +74,6 @@ class BoxFile:
         except BaseException:
             self.close()
             raise
-
-    def _where(self) -> str:
-        return f"{self.path}: "
 
     # ------------------------------------------------------------------ the map
     def _read_map(self) -> list[MapEntry]:
@@ -194,29 +186,4 @@ class BoxFile:
         each.  Regions larger than :data:`MAX_HELD` are not held.
         """
         if self.source.remote and 0 <= start < stop <= self.size and stop - start <= MAX_HELD:
-            self._held = (start, self.read(start, stop - start))
-
-    # ------------------------------------------------------------------ access
-    def read(self, offset: int, length: int) -> bytes:
-        """Read exactly *length* bytes at *offset* (bounds checked)."""
-        if offset < 0 or length < 0 or offset + length > self.size:
-            raise ChunkError(
-                f"{self._where()}read of {length} bytes at offset {offset} goes past "
-                f"the end of the file ({self.size} bytes)"
-            )
-        held = self._held
-        if held is not None and held[0] <= offset and offset + length <= held[0] + len(held[1]):
-            start = offset - held[0]
-            return held[1][start : start + length]
-        data = self.source.read(offset, length)
-        if len(data) != length:
-            raise ChunkError(f"{self._where()}short read at offset {offset}")
-        return data
-
-    # ------------------------------------------------------------------ closing
-    def close(self) -> None:
-        """Release the source (the file handle)."""
-        self._held = None
-        source = getattr(self, "source", None)
-        if source is not None:
-            source.close()
+            self.hold_region(start, stop - start)

@@ -31,7 +31,8 @@ from nd2.container.chunk import (
 from nd2.container.chunk_map import TRAILER_SIZE, ChunkMap, decode_chunk_map, decode_trailer
 from nd2.container.jp2_boxes import JP2_SIGNATURE
 from nd2.container.recovery import scan_chunks
-from nd2.container.sources import ByteSource, open_source
+from nd2.container.source_file import SourceFile
+from nd2.container.sources import ByteSource
 from nd2.errors import ChunkError, CorruptFileError, IncompleteFileWarning, NotND2Error
 from nd2.numpy_on_demand import numpy_for
 
@@ -91,7 +92,7 @@ def caller_level() -> int:
     return level
 
 
-class ChunkFile:
+class ChunkFile(SourceFile):
     """Read-only access to the chunks of a modern ND2 file.
 
     Parameters
@@ -106,20 +107,14 @@ class ChunkFile:
     """
 
     def __init__(self, source: str | os.PathLike[str] | ByteSource) -> None:
-        self.source: ByteSource = open_source(source)
-        #: how messages name the file: its path, URL or file object
-        self.path = self.source.name
-        self._lock = threading.Lock()
+        super().__init__(source)
         # decoding (or rebuilding) the map happens once, with at most one warning
         self._map_lock = threading.Lock()
         self._array: np.ndarray | None = None
         # mapped on first use (opening and metadata need only a few reads)
         self._mm: mmap.mmap | None = None
         self._mapped = False
-        #: (offset, bytes) of a region read in one go (remote sources: the chunk map)
-        self._held: tuple[int, bytes] | None = None
         try:
-            self.size = self.source.size
             if self.size < HEADER_SIZE:
                 raise NotND2Error(f"{self._where()}not an ND2 file: only {self.size} bytes long")
             self.version = self._read_signature()
@@ -137,9 +132,6 @@ class ChunkFile:
             raise
 
     # ------------------------------------------------------------------ opening
-    def _where(self) -> str:
-        return f"{self.path}: "
-
     def _read_signature(self) -> tuple[int, int]:
         want = HEADER_SIZE + len(FILE_SIGNATURE_NAME) + SIGNATURE_PAYLOAD_SIZE
         head = self.read(0, min(want, self.size))
@@ -181,7 +173,7 @@ class ChunkFile:
             # one request for the map chunk (header, name, payload) instead of three
             length = self.size - map_offset
             if length <= MAX_HELD:
-                self._held = (map_offset, self.read(map_offset, length))
+                self.hold_region(map_offset, length)
         return self.header_at(map_offset, FILEMAP_NAME)
 
     @property
@@ -262,22 +254,10 @@ class ChunkFile:
     # ------------------------------------------------------------------ access
     def read(self, offset: int, length: int) -> bytes:
         """Read exactly *length* bytes at *offset* (bounds checked)."""
-        if offset < 0 or length < 0 or offset + length > self.size:
-            raise ChunkError(
-                f"{self._where()}read of {length} bytes at offset {offset} goes past "
-                f"the end of the file ({self.size} bytes)"
-            )
         mm = self._mm
-        if mm is not None:
+        if mm is not None and offset >= 0 and length >= 0 and offset + length <= self.size:
             return mm[offset : offset + length]
-        held = self._held
-        if held is not None and held[0] <= offset and offset + length <= held[0] + len(held[1]):
-            start = offset - held[0]
-            return held[1][start : start + length]
-        data = self.source.read(offset, length)
-        if len(data) != length:
-            raise ChunkError(f"{self._where()}short read at offset {offset}")
-        return data
+        return super().read(offset, length)
 
     @property
     def buffer(self) -> mmap.mmap | None:
@@ -334,7 +314,6 @@ class ChunkFile:
     def close(self) -> None:
         """Release the memory map and the source (the file handle)."""
         self._array = None
-        self._held = None
         mm = getattr(self, "_mm", None)
         if mm is not None:
             try:
@@ -342,6 +321,4 @@ class ChunkFile:
             except BufferError:  # an array still views the map; let GC handle it
                 pass
             self._mm = None
-        source = getattr(self, "source", None)
-        if source is not None:
-            source.close()
+        super().close()

@@ -39,7 +39,7 @@ from nd2.jpeg2000 import decode_codestream, decode_siz
 from nd2.metadata import legacy as lx
 from nd2.metadata.attributes import decode_attributes
 from nd2.metadata.experiment import AXIS_LETTERS, decode_experiment
-from nd2.pixels import FrameLayout, dtype_for, present
+from nd2.pixels import FrameLayout, present
 
 T = TypeVar("T")
 
@@ -283,20 +283,7 @@ class LegacyReader:
 
     @property
     def layout(self) -> FrameLayout:
-        def compute() -> FrameLayout:
-            attrs = self.attributes
-            channels = attrs.channelCount or 1
-            return FrameLayout(
-                height=attrs.heightPx,
-                width=attrs.widthPx or 0,
-                width_bytes=attrs.widthBytes or 0,
-                channels=channels,
-                components_per_channel=attrs.componentCount // channels,
-                dtype=dtype_for(attrs.bitsPerComponentInMemory, attrs.pixelDataType),
-                compression=attrs.compressionType,
-            )
-
-        return self._cached("layout", compute)
+        return self._cached("layout", lambda: FrameLayout.from_attributes(self.attributes))
 
     @property
     def experiment(self) -> list[s.ExpLoop]:

@@ -39,7 +39,6 @@ from nd2.pixels import (
     TIMESTAMP,
     FrameLayout,
     block_to_interleaved,
-    dtype_for,
     present,
 )
 from nd2.readers.frame_grid import (
@@ -251,20 +250,7 @@ class ModernReader:
 
     @property
     def layout(self) -> FrameLayout:
-        def compute() -> FrameLayout:
-            attrs = self.attributes
-            channels = attrs.channelCount or 1
-            return FrameLayout(
-                height=attrs.heightPx,
-                width=attrs.widthPx or 0,
-                width_bytes=attrs.widthBytes or 0,
-                channels=channels,
-                components_per_channel=attrs.componentCount // channels,
-                dtype=dtype_for(attrs.bitsPerComponentInMemory, attrs.pixelDataType),
-                compression=attrs.compressionType,
-            )
-
-        return self._cached("layout", compute)
+        return self._cached("layout", lambda: FrameLayout.from_attributes(self.attributes))
 
     def loop_sizes(self) -> dict[str, int]:
         """Axis letter -> count of the axes over the frames, outermost first.
