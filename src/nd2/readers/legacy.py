@@ -12,7 +12,6 @@ same ``(Y, X, C, S)`` layout (format document, section 12).
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +39,7 @@ from nd2.metadata import legacy as lx
 from nd2.metadata.attributes import decode_attributes
 from nd2.metadata.experiment import AXIS_LETTERS, decode_experiment
 from nd2.pixels import FrameLayout, present
+from nd2.readers.protocol import DecodedOnce
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ MAX_THREADS = 8
 EXPERIMENT_TAGS = (b"AIMD", b"AIM1")
 
 
-class LegacyReader:
+class LegacyReader(DecodedOnce):
     """Decode the boxes of one legacy ND2 file on demand.
 
     Parameters
@@ -63,10 +63,9 @@ class LegacyReader:
     version = (1, 0)
 
     def __init__(self, path: str | os.PathLike[str] | ByteSource) -> None:
+        super().__init__()
         self.boxes = BoxFile(path)
         self.path = self.boxes.path
-        self._cache: dict[str, Any] = {}
-        self._lock = threading.RLock()
         try:
             if self.boxes.recovered:
                 self._tag_walked_boxes()
@@ -102,17 +101,6 @@ class LegacyReader:
             tag = lx.sniff_tag(head)
             if tag is not None:
                 self.boxes.retag(entry, tag)
-
-    # ---------------------------------------------------------------- caching
-    def _cached(self, key: str, compute: Callable[[], T]) -> T:
-        try:
-            return self._cache[key]  # type: ignore[no-any-return]
-        except KeyError:
-            pass
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = compute()
-            return self._cache[key]  # type: ignore[no-any-return]
 
     # -------------------------------------------------------------- XML boxes
     def _entries(self, tag: bytes) -> list[MapEntry]:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nd2 import structures as s
@@ -50,6 +49,7 @@ from nd2.readers.frame_grid import (
     frame_grid,
     frame_presence,
 )
+from nd2.readers.protocol import DecodedOnce
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,7 +74,7 @@ CHUNK_NAMES: dict[str, tuple[bytes, bytes]] = {
 }
 
 
-class ModernReader:
+class ModernReader(DecodedOnce):
     """Decode the chunks of one modern ND2 file on demand.
 
     Parameters
@@ -93,11 +93,10 @@ class ModernReader:
         validate_frames: bool = False,
         search_window: int = 100,
     ) -> None:
+        super().__init__()
         self.chunks = ChunkFile(path)
         self.path = self.chunks.path
         self.version = self.chunks.version
-        self._cache: dict[str, Any] = {}
-        self._lock = threading.RLock()
         self._frame_offsets: dict[int, tuple[int, int]] = {}
         if validate_frames:
             try:
@@ -108,17 +107,6 @@ class ModernReader:
 
     def close(self) -> None:
         self.chunks.close()
-
-    # ---------------------------------------------------------------- caching
-    def _cached(self, key: str, compute: Callable[[], T]) -> T:
-        try:
-            return self._cache[key]  # type: ignore[no-any-return]
-        except KeyError:
-            pass
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = compute()
-            return self._cache[key]  # type: ignore[no-any-return]
 
     def chunk_name(self, logical: str) -> bytes | None:
         """The name of the chunk holding *logical* metadata, if the file has it."""

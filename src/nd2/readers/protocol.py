@@ -11,6 +11,7 @@ reader's own methods.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
@@ -25,11 +26,33 @@ if TYPE_CHECKING:
 else:
     np = numpy_for(__name__)
 
-__all__ = ["Container", "Reader", "open_reader"]
+__all__ = ["Container", "DecodedOnce", "Reader", "open_reader"]
 
 T = TypeVar("T")
 
 Orient = Literal["records", "list", "dict"]
+
+
+class DecodedOnce:
+    """What a reader decodes is decoded at most once, whichever thread asks first.
+
+    The base of both readers: callers share the cached values and must not
+    modify them.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def _cached(self, key: str, compute: Callable[[], T]) -> T:
+        try:
+            return self._cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return self._cache[key]  # type: ignore[no-any-return]
 
 
 class Container(Protocol):
