@@ -18,7 +18,7 @@ import numpy as np
 from nd2 import structures as s
 from nd2.metadata.events import arrange, by_time, loop_rows, record_rows
 from nd2.metadata.lite_variant import strip_name
-from nd2.metadata.picture import MS_PER_DAY, global_metadata
+from nd2.metadata.picture import MS_PER_DAY, frame_metadata_of, global_metadata
 
 if TYPE_CHECKING:
     from nd2.readers.legacy import LegacyReader
@@ -88,24 +88,10 @@ def frame_time(reader: LegacyReader, index: int) -> s.TimeStamp:
 
 def frame_metadata(reader: LegacyReader, index: int) -> s.FrameMetadata:
     """Metadata of frame *index*: the channels of the file with the frame's position and time."""
-    meta = global_metadata(reader)
     if index >= reader.frame_count():  # planned, never acquired: frame 0's values
         index = 0
-    position = frame_position(reader, index)
-    stamp = frame_time(reader, index)
-    channels = [
-        s.FrameChannel(
-            channel=ch.channel,
-            loops=ch.loops,
-            microscope=ch.microscope,
-            volume=ch.volume,
-            position=position,
-            time=stamp,
-            pfs_status=None,
-        )
-        for ch in meta.channels or []
-    ]
-    return s.FrameMetadata(contents=meta.contents or s.Contents(0, 0), channels=channels)
+    meta = global_metadata(reader)
+    return frame_metadata_of(meta, frame_position(reader, index), frame_time(reader, index), None)
 
 
 def events(reader: LegacyReader, orient: Any, null_value: Any) -> Any:

@@ -407,10 +407,19 @@ def voxel_size(reader: Reader, channel: int = 0) -> s.VoxelSize:
 # ------------------------------------------------------------------ per frame
 def frame_metadata(reader: ModernReader, index: int) -> s.FrameMetadata:
     """Metadata of frame *index*: the global channels plus its position and time."""
-    meta = global_metadata(reader)
-    position = frame_position(reader, index)
-    stamp = frame_time(reader, index)
     status = value_at(reader, "PFS_STATUS", index, I32)
+    return frame_metadata_of(
+        global_metadata(reader),
+        frame_position(reader, index),
+        frame_time(reader, index),
+        None if status is None else int(status),
+    )
+
+
+def frame_metadata_of(
+    meta: s.Metadata, position: s.Position, stamp: s.TimeStamp, pfs_status: int | None
+) -> s.FrameMetadata:
+    """The global channels *meta* with one frame's position, time and PFS status."""
     channels = [
         s.FrameChannel(
             channel=ch.channel,
@@ -419,7 +428,7 @@ def frame_metadata(reader: ModernReader, index: int) -> s.FrameMetadata:
             volume=ch.volume,
             position=position,
             time=stamp,
-            pfs_status=None if status is None else int(status),
+            pfs_status=pfs_status,
         )
         for ch in meta.channels or []
     ]
