@@ -21,6 +21,7 @@ pixels; the compressed bytes differ between the two.
 
 from __future__ import annotations
 
+import functools
 import threading
 import zlib
 from collections.abc import Callable
@@ -125,17 +126,7 @@ def inflate_into(data: Any, out: Any, where: str) -> None:
     ChunkError
         As :func:`inflate_block`.
     """
-    size = len(out)
-    decode = _decoder_for(size)
-    if decode is not None:
-        try:
-            done = decode(data, out=out)
-        except Exception:
-            pass
-        else:
-            if len(done) == size:
-                return
-    out[:] = memoryview(_zlib_inflate(data, size, where))
+    _fill(_decoder_for(len(out)), data, out, lambda: where)
 
 
 def inflater_into() -> Callable[[Any, Any, Callable[[], str]], None]:
@@ -145,20 +136,22 @@ def inflater_into() -> Callable[[Any, Any, Callable[[], str]], None]:
     gives the message prefix (made only when a stream is damaged).  Uses the
     fast inflater when it is loaded.
     """
-    decode = fast_inflater(load=False)
+    return functools.partial(_fill, fast_inflater(load=False))
 
-    def inflate(data: Any, out: Any, where: Callable[[], str]) -> None:
-        if decode is not None:
-            try:
-                done = decode(data, out=out)
-            except Exception:
-                pass
-            else:
-                if len(done) == len(out):
-                    return
-        out[:] = memoryview(_zlib_inflate(data, len(out), where()))
 
-    return inflate
+def _fill(
+    decode: Callable[..., Any] | None, data: Any, out: Any, where: Callable[[], str]
+) -> None:
+    """Inflate *data* into *out* with *decode* (the fast inflater) or else zlib."""
+    if decode is not None:
+        try:
+            done = decode(data, out=out)
+        except Exception:
+            pass
+        else:
+            if len(done) == len(out):
+                return
+    out[:] = memoryview(_zlib_inflate(data, len(out), where()))
 
 
 def deflate(block: Any, level: int) -> bytes:
