@@ -114,13 +114,7 @@ def _read_one_by_one(
     workers = 1
     if layout.compression is not None:
         workers = threads_for(len(pairs) * layout.block_size)
-    if workers <= 1:
-        for pair in pairs:
-            read(pair)
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="nd2-read") as pool:
-        for _ in pool.map(read, pairs):
-            pass
+    _run(read, pairs, workers)
 
 
 # ------------------------------------------------------------------ locations
