@@ -397,3 +397,31 @@ def test_channel_count_that_is_a_flag(tmp_path: Path, item: lv.Item) -> None:
     with nd2.ND2File(path) as f:
         assert f.attributes.channelCount == 1 and type(f.attributes.channelCount) is int
         np.testing.assert_array_equal(f.asarray(), data)
+
+
+# ------------------------------------------------------------------ write_nd2
+@pytest.mark.parametrize(
+    "item", [lv.blob("dCompressionParam", b"\x01"), lv.text("dCompressionParam", "x")]
+)
+def test_rewrite_of_a_compression_parameter_of_the_wrong_type(
+    tmp_path: Path, item: lv.Item
+) -> None:
+    """``write_nd2`` sets the compression of the copy in its image attributes; an
+    item of another type there (found: ``bytes(-1.0)`` ValueError "negative
+    count" when re-encoding a byte array) is written anew as a number."""
+    data = np.arange(2 * 6 * 8, dtype=np.uint16).reshape(2, 6, 8)
+    src = build_nd2(tmp_path / "z.nd2", data, loops=[Loop("T", 2)], compression="lossless")
+    path = rewrite_lv(
+        src,
+        tmp_path / "bad.nd2",
+        b"ImageAttributesLV!",
+        lambda items: replace_item(items, "SLxImageAttributes/dCompressionParam", lambda o: item),
+    )
+    assert_only_ours(path, tmp_path)
+    with nd2.ND2File(path) as f:
+        plain = f.write_nd2(tmp_path / "plain.nd2")
+        zipped = f.write_nd2(tmp_path / "zipped.nd2", compression="zlib")
+    for copy, kind in ((plain, None), (zipped, "lossless")):
+        with nd2.ND2File(copy) as g:
+            assert g.attributes.compressionType == kind
+            np.testing.assert_array_equal(g.asarray(), data)

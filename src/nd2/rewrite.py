@@ -106,15 +106,28 @@ def find(level: lv.Level, key: str) -> lv.Item | None:
     return found
 
 
+#: type codes of numbers (LV, and the XML variant's double)
+_NUMBERS = (lv.INT32, lv.UINT32, lv.INT64, lv.UINT64, lv.DOUBLE, lv.VOIDPTR, xv.FLOAT)
+
+
 def set_value(level: lv.Level, key: str, value: Any, new: lv.Item | None = None) -> bool:
     """Give every scalar called *key* in *level* the *value*, keeping its type code.
+
+    An item of that name that is not a number (damage) is replaced by *new*
+    (or an unsigned integer / double item when *new* is None).
 
     When there is none, *new* (if given) is appended.  Returns whether the
     level changed.
     """
     changed = False
+    fresh = new or (lv.f64(key, value) if isinstance(value, float) else lv.u32(key, value))
     for index, item in enumerate(level.items):
         if item.name == key and item.kind != lv.LEVEL:
+            if item.kind not in _NUMBERS:  # a damaged item (text, bytes ...): a number anew
+                level.items[index] = fresh._replace(nul_name=item.nul_name)
+                changed = True
+                new = None
+                continue
             cast = float(value) if item.kind in (lv.DOUBLE, xv.FLOAT) else int(value)
             if item.value != cast or type(item.value) is not type(cast):
                 level.items[index] = item._replace(value=cast)
