@@ -257,6 +257,26 @@ def _zarr(s: Session, f: Any) -> None:
 
 def _write_nd2(s: Session, f: Any) -> None:
     s.call("write_nd2", lambda: f.write_nd2(s.out("out.nd2")))
+    positions = s.call("sizes", lambda: f.sizes.get("P", 0))
+    if positions:  # a subset of the positions (rewrite_positions), compressed
+        last = positions - 1
+        s.call(
+            "write_nd2(positions)",
+            lambda: f.write_nd2(s.out("p.nd2"), positions=[last], compression="zlib"),
+        )
+        os.makedirs(s.out("split"), exist_ok=True)
+        s.call("cli split", lambda: _cli_run(["split", s.path, s.out("split"), "--no-progress"]))
+    else:
+        s.call("write_nd2(zlib)", lambda: f.write_nd2(s.out("z.nd2"), compression="zlib"))
+
+
+def _cli_run(argv: list[str]) -> Any:
+    from nd2.cli.parser import build_parser
+
+    sink = io.StringIO()
+    with redirect_stdout(sink), redirect_stderr(sink):
+        args = build_parser().parse_args(argv)
+        return args.run(args)
 
 
 def _cli(s: Session, f: Any) -> None:
