@@ -425,3 +425,29 @@ def test_rewrite_of_a_compression_parameter_of_the_wrong_type(
         with nd2.ND2File(copy) as g:
             assert g.attributes.compressionType == kind
             np.testing.assert_array_equal(g.asarray(), data)
+
+
+# ------------------------------------------------------------------- recovery
+@pytest.mark.parametrize(
+    "height", [lv.i32("uiHeight", -1), lv.u32("uiHeight", 2**31)], ids=["negative", "huge"]
+)
+def test_unfinished_compressed_file_with_a_damaged_height(tmp_path: Path, height: lv.Item) -> None:
+    """An unfinished (no chunk map) compressed file whose height is negative or
+    huge (found: zlib's ``max_length must be non-negative`` ValueError from every
+    call, while the scan checked whether the last frame was complete): the
+    frames' completeness is left to the frame reads, which name the damage."""
+    data = np.arange(3 * 6 * 8, dtype=np.uint16).reshape(3, 6, 8)
+    src = build_nd2(tmp_path / "z.nd2", data, loops=[Loop("T", 3)], compression="lossless")
+
+    def edit(items: Items) -> None:
+        replace_item(items, "SLxImageAttributes/uiHeight", lambda old: height)
+        if height.value > 0:
+            replace_item(
+                items, "SLxImageAttributes/uiWidthBytes", lambda old: lv.u32(old.name, 2**31)
+            )
+
+    damaged = rewrite_lv(src, tmp_path / "bad.nd2", b"ImageAttributesLV!", edit)
+    unfinished = tmp_path / "unfinished.nd2"
+    unfinished.write_bytes(damaged.read_bytes()[:-40])  # no trailer: read by scanning
+    outcomes = assert_only_ours(unfinished, tmp_path)
+    assert outcomes["asarray"] == "expected"

@@ -41,6 +41,7 @@ from nd2.pixels import (
     present,
 )
 from nd2.readers.frame_grid import (
+    MAX_INFLATE_RATIO,
     FramePresence,
     check_frame_size,
     checked_experiment,
@@ -319,11 +320,16 @@ class ModernReader(DecodedOnce):
             LOSSLESS,
         ):
             return True
+        if height <= 0 or row <= 0:  # (damaged attributes, checked when frames are read)
+            return True
+        block = height * row
         if compression == NO_COMPRESSION:
-            return length >= TIMESTAMP.size + height * row
+            return length >= TIMESTAMP.size + block
+        if block > MAX_INFLATE_RATIO * length:  # no stream of this length could fill it
+            return True
         try:  # a cut zlib stream inflates to fewer bytes
             start = offset + TIMESTAMP.size
-            inflate_block(self.chunks.read(start, length - TIMESTAMP.size), height * row, "")
+            inflate_block(self.chunks.read(start, length - TIMESTAMP.size), block, "")
         except ChunkError:
             return False
         return True
