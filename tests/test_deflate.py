@@ -107,7 +107,7 @@ def test_fast_inflater_loads_after_enough_bytes(monkeypatch: pytest.MonkeyPatch)
 @settings(max_examples=40, deadline=None)
 @given(block=blocks(), level=st.integers(0, 9))
 def test_deflater_of_large_writes_makes_streams_zlib_inflates(block: bytes, level: int) -> None:
-    compress = deflate.deflater(deflate.FAST_AFTER)
+    compress = deflate.deflater(deflate.FAST_AFTER, deflate.FAST_FRAME)
     if HAS_FAST:
         assert compress is not deflate.deflate  # libdeflate for large writes
     assert zlib.decompress(compress(block, level)) == block
@@ -115,7 +115,12 @@ def test_deflater_of_large_writes_makes_streams_zlib_inflates(block: bytes, leve
 
 
 def test_deflater_of_small_writes_is_zlib() -> None:
-    assert deflate.deflater(deflate.FAST_AFTER - 1) is deflate.deflate
+    assert deflate.deflater(deflate.FAST_AFTER - 1, deflate.FAST_FRAME) is deflate.deflate
+
+
+def test_deflater_of_small_frames_is_zlib() -> None:
+    """Frames of a few KiB: zlib, which compresses on several threads at once."""
+    assert deflate.deflater(100 * deflate.FAST_AFTER, deflate.FAST_FRAME - 1) is deflate.deflate
 
 
 @pytest.mark.parametrize("frames", [3, 700])

@@ -12,9 +12,12 @@ defines what the reader returns or raises for such streams.  ``imagecodecs``
 takes about 0.1 s to import, so it is loaded only once a process has inflated
 :data:`FAST_AFTER` bytes (a few small frames stay on zlib).
 
-Encoding uses libdeflate too (about three times as fast as zlib at level 1,
+Encoding uses libdeflate too (two to three times as fast as zlib at level 1,
 with the same compression ratio) for a write of at least :data:`FAST_AFTER`
-bytes, chosen once per write with :func:`deflater`; smaller writes use zlib.
+bytes in frames of at least :data:`FAST_FRAME` bytes, chosen once per write
+with :func:`deflater`; other writes use zlib.  On frames of a few KiB
+libdeflate gains nothing: its per-call cost, paid with the GIL held, stops
+threads compressing in parallel, which zlib does.
 Both write standard zlib streams, which every reader inflates to the same
 pixels; the compressed bytes differ between the two.
 """
@@ -31,6 +34,7 @@ from nd2.errors import ChunkError
 
 __all__ = [
     "FAST_AFTER",
+    "FAST_FRAME",
     "deflate",
     "deflater",
     "fast_inflater",
@@ -41,6 +45,9 @@ __all__ = [
 
 #: Bytes inflated with zlib before the fast inflater is loaded (imported once).
 FAST_AFTER = 8 << 20
+
+#: Smallest frame (bytes) that libdeflate compresses; smaller ones go to zlib.
+FAST_FRAME = 4 << 10
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"loaded": False, "decode": None, "encode": None, "zlib_bytes": 0}
@@ -159,17 +166,18 @@ def deflate(block: Any, level: int) -> bytes:
     return zlib.compress(block, level)
 
 
-def deflater(total_bytes: int) -> Callable[[Any, int], bytes]:
-    """The compressor of a write of about *total_bytes* of pixels.
+def deflater(total_bytes: int, frame_bytes: int) -> Callable[[Any, int], bytes]:
+    """The compressor of a write of about *total_bytes* in frames of *frame_bytes*.
 
-    libdeflate's zlib encoder when ``imagecodecs`` is installed and the write
-    is large enough to be worth importing it (:data:`FAST_AFTER`), otherwise
+    libdeflate's zlib encoder when ``imagecodecs`` is installed, the write
+    is large enough to be worth importing it (:data:`FAST_AFTER`) and its
+    frames are at least :data:`FAST_FRAME` bytes, otherwise
     :func:`deflate`.  The function returned takes ``(block, level)`` (any
     buffer, level 0-9) and returns a zlib stream; it is thread safe and
     releases the GIL.  One write uses one compressor, so the bytes of a file
     do not depend on what the process did before.
     """
-    if total_bytes >= FAST_AFTER:
+    if total_bytes >= FAST_AFTER and frame_bytes >= FAST_FRAME:
         fast_inflater()
         encode = _state["encode"]
         if encode is not None:

@@ -267,7 +267,7 @@ class FrameCoder:
         self.compress = compress
         self.level = level
         self._dense = reader.frame_count()
-        self._deflate = deflater(self._dense * self.layout.block_size)
+        self._deflate = deflater(self._dense * self.layout.block_size, self.layout.block_size)
 
     @property
     def needs_threads(self) -> bool:
