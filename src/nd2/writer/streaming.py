@@ -196,7 +196,9 @@ class ND2Writer:
         self.description = Description.build(geometry, **metadata)
         self.layout: FrameLayout = geometry.layout("lossless" if compression else None)
         self.compression_level = compression_level
-        self._deflate = deflater(geometry.frame_count * self.layout.block_size, self.layout.block_size)
+        self._deflate = deflater(
+            geometry.frame_count * self.layout.block_size, self.layout.block_size
+        )
         self._written = np.zeros(geometry.frame_count, bool)
         #: frames never written, stored as zeros on close (not acquired: no timing)
         self._filled = np.zeros(geometry.frame_count, bool)
