@@ -1,5 +1,5 @@
 """nd2.deflate: the fast inflater (libdeflate) and zlib give the same bytes and errors;
-the fast deflater writes streams that inflate to the same blocks."""
+the fast deflaters (ISA-L, libdeflate) write streams that inflate to the same blocks."""
 
 from __future__ import annotations
 
@@ -104,23 +104,66 @@ def test_fast_inflater_loads_after_enough_bytes(monkeypatch: pytest.MonkeyPatch)
     assert (deflate._state["decode"] is not None) == HAS_FAST
 
 
+HAS_ISAL = deflate._isal_encoder() is not None
+
+
+@pytest.fixture(params=["isal", "libdeflate", "zlib"])
+def encoders(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test with the encoders installed: ISA-L, libdeflate only, neither."""
+    if request.param == "isal" and not HAS_ISAL:
+        pytest.skip("isal is not installed")
+    if request.param == "libdeflate" and not HAS_FAST:
+        pytest.skip("imagecodecs (libdeflate) is not installed")
+    if request.param != "isal":
+        monkeypatch.setitem(deflate._state, "isal", None)
+    if request.param == "zlib":
+        monkeypatch.setitem(deflate._state, "loaded", True)
+        monkeypatch.setitem(deflate._state, "encode", None)
+    yield request.param
+
+
 @settings(max_examples=40, deadline=None)
 @given(block=blocks(), level=st.integers(0, 9))
 def test_deflater_of_large_writes_makes_streams_zlib_inflates(block: bytes, level: int) -> None:
     compress = deflate.deflater(deflate.FAST_AFTER, deflate.FAST_FRAME)
-    if HAS_FAST:
-        assert compress is not deflate.deflate  # libdeflate for large writes
+    if HAS_FAST or HAS_ISAL:
+        assert compress is not deflate.deflate  # a faster encoder for large writes
     assert zlib.decompress(compress(block, level)) == block
     assert zlib.decompress(compress(memoryview(block), level)) == block
 
 
-def test_deflater_of_small_writes_is_zlib() -> None:
-    assert deflate.deflater(deflate.FAST_AFTER - 1, deflate.FAST_FRAME) is deflate.deflate
+@settings(max_examples=40, deadline=None)
+@given(block=blocks(), level=st.integers(0, 9))
+def test_every_encoder_round_trips(block: bytes, level: int) -> None:
+    """ISA-L, libdeflate and zlib streams inflate to the block, with both inflaters."""
+    streams = [deflate.deflate(block, level)]
+    isal = deflate._isal_encoder()
+    if isal is not None and 1 <= level <= 3:  # ISA-L's levels
+        streams.append(isal(block, level))
+    if HAS_FAST:
+        streams.append(deflate._state["encode"](block, level=level))
+    for stream in streams:
+        assert zlib.decompress(stream) == block
+        assert deflate.inflate_block(stream, len(block), "x") == block
 
 
-def test_deflater_of_small_frames_is_zlib() -> None:
-    """Frames of a few KiB: zlib, which compresses on several threads at once."""
-    assert deflate.deflater(100 * deflate.FAST_AFTER, deflate.FAST_FRAME - 1) is deflate.deflate
+def test_deflater_choice(encoders: str) -> None:
+    """Which encoder a write gets, by its size, its frames' size and the extras installed."""
+    small_write = deflate.deflater(deflate.FAST_AFTER - 1, deflate.FAST_FRAME)
+    small_frames = deflate.deflater(100 * deflate.FAST_AFTER, deflate.FAST_FRAME - 1)
+    large = deflate.deflater(100 * deflate.FAST_AFTER, deflate.FAST_FRAME)
+    block = bytes(range(256)) * 64
+    assert small_write is deflate.deflate  # not worth an import
+    if encoders == "isal":  # ISA-L at every frame size, for levels 1-3
+        assert small_frames is not deflate.deflate and large is not deflate.deflate
+        for level in (0, 4, 6, 9):  # zlib's own bytes at the levels ISA-L lacks
+            assert large(block, level) == zlib.compress(block, level)
+        assert zlib.decompress(large(block, 1)) == block
+    elif encoders == "libdeflate":  # small frames: zlib compresses them in parallel
+        assert small_frames is deflate.deflate
+        assert large is not deflate.deflate
+    else:
+        assert small_frames is deflate.deflate and large is deflate.deflate
 
 
 @pytest.mark.parametrize("frames", [3, 700])
