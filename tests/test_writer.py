@@ -37,6 +37,7 @@ import pytest
 
 import nd2
 from jsoncompare import as_json, same
+from nd2.container.chunk_file import ChunkFile
 from oracles.bioformats import (
     bioformats_ome,
     bioformats_plane_index,
@@ -727,6 +728,41 @@ def test_bioformats_fails_on_frames_starting_like_zlib_with_a_dictionary() -> No
         bioformats_series(paths[0x3F78])
     assert len(bioformats_series(paths[0x9C78])) == 1
     np.testing.assert_array_equal(bioformats_planes(paths[0x9C78])[0], data)
+
+
+@pytest.mark.parametrize("encoder", ["isal", "libdeflate", "zlib"])
+def test_oracles_read_what_each_encoder_compressed(
+    encoder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ISA-L, libdeflate and zlib streams (large writes) read by both oracles bit for bit."""
+    from nd2 import deflate
+
+    if encoder == "isal" and deflate._isal_encoder() is None:
+        pytest.skip("isal is not installed")
+    if encoder == "libdeflate" and deflate.fast_inflater() is None:
+        pytest.skip("imagecodecs is not installed")
+    monkeypatch.setattr(deflate, "FAST_AFTER", 0)  # this small write counts as large
+    if encoder != "isal":
+        monkeypatch.setitem(deflate._state, "isal", None)
+    if encoder == "zlib":
+        monkeypatch.setitem(deflate._state, "encode", None)
+    data = _u16(21, 3, 2, 96, 128)
+    path = stable_write(
+        f"encoder_{encoder}.nd2",
+        lambda p: nd2.imwrite(p, data, axes="TCYX", compression="zlib", acquisition_time=T0),
+    )
+    chunks = ChunkFile(path)
+    try:
+        first = chunks.read_chunk(b"ImageDataSeq|0!")
+    finally:
+        chunks.close()
+    np.testing.assert_array_equal(nd2.imread(path), data)
+    assert bytes(first[8:10]) == (b"x^" if encoder == "isal" else b"x\x01")  # whose stream
+    ref = reference_query(path)
+    assert [f["sha256"] for f in ref["frames"]] == [digest(frame) for frame in data]
+    if java_available():
+        planes = bioformats_planes(path)
+        assert planes.tobytes() == data.reshape(-1, 96, 128).tobytes()
 
 
 # --------------------------------------------------------------------- imwrite
