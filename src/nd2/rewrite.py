@@ -36,7 +36,7 @@ from nd2.metadata import lite_variant as lv
 from nd2.metadata import xml_variant as xv
 from nd2.metadata.attributes import LOSSLESS, NO_COMPRESSION
 from nd2.metadata.payload import sniff
-from nd2.writer.pipeline import ordered_map, pool_size
+from nd2.writer.pipeline import frames_per_batch, ordered_map, pool_size
 
 if TYPE_CHECKING:
     from nd2.nd2file import ND2File
@@ -320,10 +320,10 @@ def _write_steps(
 ) -> None:
     """Write every step in order; frames are encoded on a thread pool when needed.
 
-    Consecutive frames go in batches of about :data:`BATCH_BYTES` (one task,
-    one series of system calls), so that small frames cost little each.
+    Consecutive frames go in batches (:func:`nd2.writer.pipeline.frames_per_batch`:
+    one task, one series of system calls), so that small frames cost little each.
     """
-    per_batch = max(1, BATCH_BYTES // max(coder.layout.block_size, 1))
+    per_batch = frames_per_batch(coder.layout.block_size)
 
     def encode(batch: list[Step]) -> list[tuple[bytes, Any]] | None:
         return None if batch[0].frame is None else [coder.encode(step) for step in batch]
@@ -345,10 +345,6 @@ def _write_steps(
             writer.add_frames([(step.name, *frame) for step, frame in zip(batch, frames)])
             for _ in frames:  # the bar moves frame by frame, as without batches
                 bar.update(1)
-
-
-#: Bytes of frames per batch of :func:`_write_steps`.
-BATCH_BYTES = 1 << 20
 
 
 def _step_batches(steps: list[Step], size: int) -> Iterator[list[Step]]:

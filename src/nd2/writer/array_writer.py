@@ -14,7 +14,6 @@ import numpy as np
 from nd2.file_replacement import replace_when_done
 from nd2.writer.description import ColorLike
 from nd2.writer.geometry import Geometry
-from nd2.writer.pipeline import ordered_map, pool_size
 from nd2.writer.streaming import ND2Writer
 
 
@@ -180,12 +179,7 @@ def imwrite(
 
 
 def _write_all(writer: ND2Writer, data: Any, geometry: Geometry, threads: int | None) -> None:
-    """Write every frame in order, small frames in batches; compression runs on threads.
-
-    A batch holds about :data:`BATCH_BYTES` of frames (at least one frame): it
-    is one task of the thread pool and one series of system calls.
-    """
-    frames = _frames(data, geometry)
+    """Write every frame in order, small frames in batches; compression runs on threads."""
 
     def stamp(seq: int) -> float:
         # without timestamps_ms or time_interval_ms every frame is at 0: the time
@@ -193,33 +187,5 @@ def _write_all(writer: ND2Writer, data: Any, geometry: Geometry, threads: int | 
         default = writer.description.timestamp(seq)
         return 0.0 if default is None else default
 
-    per_batch = max(1, BATCH_BYTES // max(writer.layout.block_size, 1))
-    batches = _batched(frames, per_batch)
-
-    def encode(batch: list[tuple[int, np.ndarray]]) -> list[tuple[int, Any, float]]:
-        return [(seq, writer.encode(stored), stamp(seq)) for seq, stored in batch]
-
-    if writer.layout.compression is None:
-        for batch in batches:
-            writer._write_blocks(encode(batch))
-        return
-    workers, window = pool_size(per_batch * writer.layout.block_size, threads)
-    for _, blocks in ordered_map(encode, batches, workers=workers, window=window):
-        writer._write_blocks(blocks)
-
-
-#: Bytes of frames per batch (small frames are written and compressed in batches).
-BATCH_BYTES = 1 << 20
-
-
-def _batched(
-    frames: Iterator[tuple[int, np.ndarray]], size: int
-) -> Iterator[list[tuple[int, np.ndarray]]]:
-    batch: list[tuple[int, np.ndarray]] = []
-    for item in frames:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    frames = ((seq, stored, stamp(seq)) for seq, stored in _frames(data, geometry))
+    writer._write_stored(frames, threads)

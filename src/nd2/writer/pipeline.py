@@ -1,4 +1,4 @@
-"""Shared machinery of the writers: parallel encoding in order.
+"""Shared machinery of the writers: parallel encoding in order, batches.
 
 :func:`ordered_map` runs a function (zlib compression of frames) on a thread
 pool, yielding results in input order with a bounded number in flight, so memory
@@ -18,6 +18,14 @@ R = TypeVar("R")
 
 #: Upper bound on the bytes of frames in flight in a thread pool.
 MEMORY_BUDGET = 256 << 20
+#: Bytes of frames per batch: small frames are encoded (one task of the pool)
+#: and written (one series of system calls) in batches of about this size.
+BATCH_BYTES = 1 << 20
+
+
+def frames_per_batch(frame_bytes: int) -> int:
+    """Frames of *frame_bytes* bytes in a batch of about :data:`BATCH_BYTES` (at least 1)."""
+    return max(1, BATCH_BYTES // max(frame_bytes, 1))
 
 
 def pool_size(item_bytes: int, threads: int | None = None) -> tuple[int, int]:
@@ -49,3 +57,15 @@ def ordered_map(
             yield done, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of *size* consecutive items (the last one shorter)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
