@@ -179,6 +179,24 @@ def test_generated_lite_variant_round_trip(items: list[lv.Item]) -> None:
     lv.to_dict(items, strip_prefix=True)  # presentation takes any tree
 
 
+_KINDS = [lv.INT32, lv.UINT32, lv.INT64, lv.UINT64, lv.DOUBLE, lv.VOIDPTR]
+
+
+@given(st.sampled_from(_KINDS), st.one_of(st.integers(-(2**1100), 2**1100), st.floats()))
+def test_fits_says_whether_a_scalar_round_trips(kind: int, value: Any) -> None:
+    item = lv.Item(kind, "v", value)
+    if lv.fits(kind, value):
+        (back,) = lv.decode(lv.encode([item]))
+        assert back.value == value or (math.isnan(value) and math.isnan(back.value))
+    elif isinstance(value, float):  # a float in an integer type: never (it would be cut)
+        assert kind != lv.DOUBLE
+    elif kind == lv.DOUBLE:  # an integer a double cannot hold exactly
+        assert abs(value) > 2**53
+    else:  # an integer out of the type's range
+        with pytest.raises(struct.error):
+            lv.encode([item])
+
+
 def test_lite_variant_type_10_is_refused() -> None:
     payload = bytes([10, 2]) + "a\0".encode("utf-16-le") + bytes(12)
     with pytest.raises(MetadataError, match=r"chunk X.*deprecated level type 10"):

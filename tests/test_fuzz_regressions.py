@@ -451,3 +451,56 @@ def test_unfinished_compressed_file_with_a_damaged_height(tmp_path: Path, height
     unfinished.write_bytes(damaged.read_bytes()[:-40])  # no trailer: read by scanning
     outcomes = assert_only_ours(unfinished, tmp_path)
     assert outcomes["asarray"] == "expected"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [lv.Item(lv.VOIDPTR, "dCompressionParam", 0), lv.u32("dCompressionParam", 0)],
+    ids=["pointer", "uint32"],
+)
+def test_rewrite_of_a_compression_parameter_of_an_integer_type(
+    tmp_path: Path, item: lv.Item
+) -> None:
+    """A double stored as an unsigned integer (found: the copy's parameter, -1
+    or a fraction, packed into that type raised ``struct.error``): written anew
+    as a double."""
+    data = np.arange(2 * 6 * 8, dtype=np.uint16).reshape(2, 6, 8)
+    src = build_nd2(tmp_path / "z.nd2", data, loops=[Loop("T", 2)], compression="lossless")
+    path = rewrite_lv(
+        src,
+        tmp_path / "bad.nd2",
+        b"ImageAttributesLV!",
+        lambda items: replace_item(items, "SLxImageAttributes/dCompressionParam", lambda o: item),
+    )
+    assert_only_ours(path, tmp_path)
+    with nd2.ND2File(path) as f:
+        plain = f.write_nd2(tmp_path / "plain.nd2")
+        zipped = f.write_nd2(tmp_path / "zipped.nd2", compression="zlib")
+    for copy, kind in ((plain, None), (zipped, "lossless")):
+        with nd2.ND2File(copy) as g:
+            assert g.attributes.compressionType == kind
+            np.testing.assert_array_equal(g.asarray(), data)
+
+
+# ------------------------------------------------------------------ frame size
+def test_frame_chunk_length_past_the_end_of_the_file(tmp_path: Path) -> None:
+    """A map entry giving a frame chunk a length of 2**63 - 1 with a height of
+    2**32 - 48 (found: ``asarray`` asked for 15 TiB, as the check of the frame
+    size against the frame chunks took that length): a chunk ends at the end of
+    the file, so the height is refused as impossible."""
+    data = np.arange(3 * 6 * 8, dtype=np.uint16).reshape(3, 6, 8)
+    src = build_nd2(tmp_path / "t.nd2", data, loops=[Loop("T", 3)])
+    model = FileModel(src.name, src.read_bytes())
+    items = lv.decode(model.payload(b"ImageAttributesLV!"))
+    replace_item(items, "SLxImageAttributes/uiHeight", lambda old: lv.u32(old.name, 2**32 - 48))
+    m = Mutant(model, bytearray(model.data), {b"ImageAttributesLV!": lv.encode(items)})
+    m.entries = dict(model.container.entries)
+    offset, _ = m.entries[b"ImageDataSeq|1!"]
+    m.entries[b"ImageDataSeq|1!"] = (offset, 2**63 - 1)
+    m.rebuild()
+    path = tmp_path / "bad.nd2"
+    path.write_bytes(bytes(m.data))
+    outcomes = assert_only_ours(path, tmp_path)
+    assert outcomes["asarray"] == "expected"
+    with pytest.raises(nd2.errors.MetadataError, match="uiHeight"), nd2.ND2File(path) as f:
+        f.asarray()

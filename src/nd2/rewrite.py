@@ -110,11 +110,20 @@ def find(level: lv.Level, key: str) -> lv.Item | None:
 _NUMBERS = (lv.INT32, lv.UINT32, lv.INT64, lv.UINT64, lv.DOUBLE, lv.VOIDPTR, xv.FLOAT)
 
 
+def _cast(kind: int, value: Any) -> Any:
+    """*value* as an item of type *kind* holds it, or None if it cannot without loss."""
+    if kind not in _NUMBERS:
+        return None
+    cast = float(value) if kind in (lv.DOUBLE, xv.FLOAT) else int(value)
+    return cast if cast == value and lv.fits(kind, cast) else None
+
+
 def set_value(level: lv.Level, key: str, value: Any, new: lv.Item | None = None) -> bool:
     """Give every scalar called *key* in *level* the *value*, keeping its type code.
 
-    An item of that name that is not a number (damage) is replaced by *new*
-    (or an unsigned integer / double item when *new* is None).
+    An item of that name that is not a number, or whose type cannot hold
+    *value* (damage: a double stored as an unsigned integer, say), is replaced
+    by *new* (or an unsigned integer / double item when *new* is None).
 
     When there is none, *new* (if given) is appended.  Returns whether the
     level changed.
@@ -123,13 +132,11 @@ def set_value(level: lv.Level, key: str, value: Any, new: lv.Item | None = None)
     fresh = new or (lv.f64(key, value) if isinstance(value, float) else lv.u32(key, value))
     for index, item in enumerate(level.items):
         if item.name == key and item.kind != lv.LEVEL:
-            if item.kind not in _NUMBERS:  # a damaged item (text, bytes ...): a number anew
+            cast = _cast(item.kind, value)
+            if cast is None:  # a damaged item (text, bytes, too small a type): a number anew
                 level.items[index] = fresh._replace(nul_name=item.nul_name)
                 changed = True
-                new = None
-                continue
-            cast = float(value) if item.kind in (lv.DOUBLE, xv.FLOAT) else int(value)
-            if item.value != cast or type(item.value) is not type(cast):
+            elif item.value != cast or type(item.value) is not type(cast):
                 level.items[index] = item._replace(value=cast)
                 changed = True
             new = None

@@ -246,6 +246,29 @@ def _header(kind: int, name: str, nul_name: bool = False) -> bytes:
     return bytes((kind, units)) + encoded
 
 
+def fits(kind: int, value: Any) -> bool:
+    """Whether *value* can be encoded as a scalar of type *kind* without loss."""
+    scalar = _SCALARS.get(kind)
+    if scalar is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind == DOUBLE:
+        if isinstance(value, float):
+            return True
+        try:
+            return float(value) == value
+        except OverflowError:
+            return False
+    if isinstance(value, float):
+        return False
+    try:
+        scalar.pack(value)
+    except (struct.error, OverflowError, TypeError):
+        return False
+    return True
+
+
 def encode_item(item: Item) -> bytes:
     """Encode one item (and its children)."""
     kind, name, value, nul_name = item

@@ -169,7 +169,8 @@ def check_frame_size(
     compressed one at least 1/:data:`MAX_INFLATE_RATIO` of it.  The largest
     frame chunk decides (one cut frame of an unfinished file does not); a
     file without frames must hold the blank frames it would be read as
-    (:func:`spare_frames`).  Only the chunk map is consulted (no reads).
+    (:func:`spare_frames`).  Only the chunk map is consulted (no reads); a
+    length it gives is bounded by the end of the file.
 
     Parameters
     ----------
@@ -203,7 +204,9 @@ def check_frame_size(
         )
 
     def held(index: int) -> int:
-        return max(chunk_lengths[frame_chunk_name(index)][1] - 8, 0) * ratio
+        # a damaged map may give any length: a chunk ends at the end of the file
+        offset, length = chunk_lengths[frame_chunk_name(index)]
+        return max(min(length, file_size - offset) - 8, 0) * ratio
 
     if block_size <= held(next(iter(presence))):
         return
