@@ -401,14 +401,22 @@ def test_channel_count_that_is_a_flag(tmp_path: Path, item: lv.Item) -> None:
 
 # ------------------------------------------------------------------ write_nd2
 @pytest.mark.parametrize(
-    "item", [lv.blob("dCompressionParam", b"\x01"), lv.text("dCompressionParam", "x")]
+    "item",
+    [
+        lv.blob("dCompressionParam", b"\x01"),
+        lv.text("dCompressionParam", "x"),
+        lv.Item(lv.VOIDPTR, "dCompressionParam", 0),
+        lv.u32("dCompressionParam", 0),
+    ],
+    ids=["bytes", "text", "pointer", "uint32"],
 )
 def test_rewrite_of_a_compression_parameter_of_the_wrong_type(
     tmp_path: Path, item: lv.Item
 ) -> None:
     """``write_nd2`` sets the compression of the copy in its image attributes; an
-    item of another type there (found: ``bytes(-1.0)`` ValueError "negative
-    count" when re-encoding a byte array) is written anew as a number."""
+    item of another type there is written anew as a number.  Found: ``bytes(-1.0)``
+    ValueError "negative count" when re-encoding a byte array, and ``struct.error``
+    when packing the copy's parameter into an unsigned integer type."""
     data = np.arange(2 * 6 * 8, dtype=np.uint16).reshape(2, 6, 8)
     src = build_nd2(tmp_path / "z.nd2", data, loops=[Loop("T", 2)], compression="lossless")
     path = rewrite_lv(
@@ -451,35 +459,6 @@ def test_unfinished_compressed_file_with_a_damaged_height(tmp_path: Path, height
     unfinished.write_bytes(damaged.read_bytes()[:-40])  # no trailer: read by scanning
     outcomes = assert_only_ours(unfinished, tmp_path)
     assert outcomes["asarray"] == "expected"
-
-
-@pytest.mark.parametrize(
-    "item",
-    [lv.Item(lv.VOIDPTR, "dCompressionParam", 0), lv.u32("dCompressionParam", 0)],
-    ids=["pointer", "uint32"],
-)
-def test_rewrite_of_a_compression_parameter_of_an_integer_type(
-    tmp_path: Path, item: lv.Item
-) -> None:
-    """A double stored as an unsigned integer (found: the copy's parameter, -1
-    or a fraction, packed into that type raised ``struct.error``): written anew
-    as a double."""
-    data = np.arange(2 * 6 * 8, dtype=np.uint16).reshape(2, 6, 8)
-    src = build_nd2(tmp_path / "z.nd2", data, loops=[Loop("T", 2)], compression="lossless")
-    path = rewrite_lv(
-        src,
-        tmp_path / "bad.nd2",
-        b"ImageAttributesLV!",
-        lambda items: replace_item(items, "SLxImageAttributes/dCompressionParam", lambda o: item),
-    )
-    assert_only_ours(path, tmp_path)
-    with nd2.ND2File(path) as f:
-        plain = f.write_nd2(tmp_path / "plain.nd2")
-        zipped = f.write_nd2(tmp_path / "zipped.nd2", compression="zlib")
-    for copy, kind in ((plain, None), (zipped, "lossless")):
-        with nd2.ND2File(copy) as g:
-            assert g.attributes.compressionType == kind
-            np.testing.assert_array_equal(g.asarray(), data)
 
 
 # ------------------------------------------------------------------ frame size
