@@ -20,6 +20,7 @@ complete, so a failure never leaves a partial file at *dest*.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -36,7 +37,7 @@ from nd2.metadata import lite_variant as lv
 from nd2.metadata import xml_variant as xv
 from nd2.metadata.attributes import LOSSLESS, NO_COMPRESSION
 from nd2.metadata.payload import sniff
-from nd2.writer.pipeline import frames_per_batch, ordered_map, pool_size
+from nd2.writer.pipeline import batched, frames_per_batch, ordered_map, pool_size
 
 if TYPE_CHECKING:
     from nd2.nd2file import ND2File
@@ -356,20 +357,11 @@ def _write_steps(
 
 def _step_batches(steps: list[Step], size: int) -> Iterator[list[Step]]:
     """Runs of at most *size* consecutive frame steps; every other step alone."""
-    batch: list[Step] = []
-    for step in steps:
-        if step.frame is None:
-            if batch:
-                yield batch
-                batch = []
-            yield [step]
-            continue
-        batch.append(step)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    for other, run in itertools.groupby(steps, key=lambda step: step.frame is None):
+        if other:
+            yield from ([step] for step in run)
+        else:
+            yield from batched(run, size)
 
 
 # ---------------------------------------------------------------- the entry

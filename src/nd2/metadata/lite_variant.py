@@ -264,7 +264,7 @@ def fits(kind: int, value: Any) -> bool:
         return False
     try:
         scalar.pack(value)
-    except (struct.error, OverflowError, TypeError):
+    except struct.error:  # out of the type's range
         return False
     return True
 

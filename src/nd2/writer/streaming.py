@@ -376,8 +376,7 @@ class ND2Writer:
             As :meth:`write_frame`, for the first frame that cannot be written;
             the frames before it are written.
         """
-        if self.closed:
-            raise ValueError(f"{self.path}: the writer is closed")
+        self._check_open()
         start = self._final_count()
         where: Iterable[FrameIndex] = itertools.count(start) if indices is None else indices
         times: Iterable[float | None] = (
@@ -425,9 +424,12 @@ class ND2Writer:
         for _, blocks in ordered_map(encode, batches, workers=workers, window=window):
             self._write_blocks(blocks)
 
-    def _check_index(self, index: FrameIndex) -> int:
+    def _check_open(self) -> None:
         if self.closed:
             raise ValueError(f"{self.path}: the writer is closed")
+
+    def _check_index(self, index: FrameIndex) -> int:
+        self._check_open()
         seq = self.geometry.seq_index(index)
         if self._written[seq]:
             raise ValueError(f"{self.path}: frame {seq} was already written")
